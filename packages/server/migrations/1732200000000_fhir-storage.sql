@@ -1,0 +1,143 @@
+-- Up Migration
+
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+-- The current version of every resource. Deleted resources keep a row (deleted = true,
+-- content NULL) so that a read answers 410 Gone and a re-create keeps the history.
+CREATE TABLE resource (
+  resource_type text NOT NULL,
+  id text NOT NULL,
+  version_id uuid NOT NULL,
+  last_updated timestamptz NOT NULL,
+  project_id uuid,
+  deleted boolean NOT NULL DEFAULT false,
+  content text,
+  PRIMARY KEY (resource_type, id)
+);
+CREATE INDEX resource_last_updated_idx ON resource (resource_type, last_updated);
+
+-- Every version ever written, including deletions (content NULL).
+CREATE TABLE resource_history (
+  version_id uuid PRIMARY KEY,
+  resource_type text NOT NULL,
+  id text NOT NULL,
+  last_updated timestamptz NOT NULL,
+  project_id uuid,
+  content text
+);
+CREATE INDEX resource_history_instance_idx ON resource_history (resource_type, id, last_updated DESC);
+CREATE INDEX resource_history_type_idx ON resource_history (resource_type, last_updated DESC);
+CREATE INDEX resource_history_system_idx ON resource_history (last_updated DESC);
+
+-- Search values, computed at write time from the SearchParameter expressions. One table per
+-- search value kind; rows belong to the current version of (resource_type, resource_id) and
+-- are replaced on every write. `code` is the SearchParameter code (e.g. 'identifier').
+
+CREATE TABLE search_token (
+  resource_type text NOT NULL,
+  resource_id text NOT NULL,
+  code text NOT NULL,
+  system text,
+  value text,
+  text text
+);
+CREATE INDEX search_token_value_idx ON search_token (resource_type, code, value, system);
+CREATE INDEX search_token_resource_idx ON search_token (resource_type, resource_id);
+CREATE INDEX search_token_text_idx ON search_token USING gin (text gin_trgm_ops);
+
+CREATE TABLE search_string (
+  resource_type text NOT NULL,
+  resource_id text NOT NULL,
+  code text NOT NULL,
+  value text NOT NULL,
+  norm text NOT NULL
+);
+CREATE INDEX search_string_prefix_idx ON search_string (resource_type, code, norm text_pattern_ops);
+CREATE INDEX search_string_resource_idx ON search_string (resource_type, resource_id);
+CREATE INDEX search_string_trgm_idx ON search_string USING gin (norm gin_trgm_ops);
+
+CREATE TABLE search_date (
+  resource_type text NOT NULL,
+  resource_id text NOT NULL,
+  code text NOT NULL,
+  start_at timestamptz NOT NULL,
+  end_at timestamptz NOT NULL
+);
+CREATE INDEX search_date_start_idx ON search_date (resource_type, code, start_at);
+CREATE INDEX search_date_end_idx ON search_date (resource_type, code, end_at);
+CREATE INDEX search_date_resource_idx ON search_date (resource_type, resource_id);
+
+CREATE TABLE search_number (
+  resource_type text NOT NULL,
+  resource_id text NOT NULL,
+  code text NOT NULL,
+  value numeric NOT NULL,
+  low numeric NOT NULL,
+  high numeric NOT NULL
+);
+CREATE INDEX search_number_value_idx ON search_number (resource_type, code, value);
+CREATE INDEX search_number_resource_idx ON search_number (resource_type, resource_id);
+
+CREATE TABLE search_quantity (
+  resource_type text NOT NULL,
+  resource_id text NOT NULL,
+  code text NOT NULL,
+  value numeric NOT NULL,
+  low numeric NOT NULL,
+  high numeric NOT NULL,
+  system text,
+  unit text
+);
+CREATE INDEX search_quantity_value_idx ON search_quantity (resource_type, code, value);
+CREATE INDEX search_quantity_resource_idx ON search_quantity (resource_type, resource_id);
+
+CREATE TABLE search_reference (
+  resource_type text NOT NULL,
+  resource_id text NOT NULL,
+  code text NOT NULL,
+  target_type text,
+  target_id text,
+  reference text NOT NULL
+);
+CREATE INDEX search_reference_target_idx ON search_reference (resource_type, code, target_id, target_type);
+CREATE INDEX search_reference_reverse_idx ON search_reference (target_type, target_id);
+CREATE INDEX search_reference_ref_idx ON search_reference (resource_type, code, reference);
+CREATE INDEX search_reference_resource_idx ON search_reference (resource_type, resource_id);
+
+CREATE TABLE search_uri (
+  resource_type text NOT NULL,
+  resource_id text NOT NULL,
+  code text NOT NULL,
+  value text NOT NULL
+);
+CREATE INDEX search_uri_value_idx ON search_uri (resource_type, code, value text_pattern_ops);
+CREATE INDEX search_uri_resource_idx ON search_uri (resource_type, resource_id);
+
+-- Raw bytes of Binary resources, one row per version.
+CREATE TABLE binary_content (
+  version_id uuid PRIMARY KEY,
+  content bytea NOT NULL
+);
+
+-- Signing keys for access tokens; the newest active key signs, every active key verifies.
+CREATE TABLE jwt_key (
+  kid text PRIMARY KEY,
+  alg text NOT NULL,
+  private_jwk jsonb NOT NULL,
+  public_jwk jsonb NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  active boolean NOT NULL DEFAULT true
+);
+
+-- Down Migration
+DROP TABLE jwt_key;
+DROP TABLE binary_content;
+DROP TABLE search_uri;
+DROP TABLE search_reference;
+DROP TABLE search_quantity;
+DROP TABLE search_number;
+DROP TABLE search_date;
+DROP TABLE search_string;
+DROP TABLE search_token;
+DROP TABLE resource_history;
+DROP TABLE resource;

