@@ -16,13 +16,15 @@ CREATE TABLE resource (
 );
 CREATE INDEX resource_last_updated_idx ON resource (resource_type, last_updated);
 
--- Every version ever written, including deletions (content NULL).
+-- Every version ever written, including deletions (content NULL). `method` is the HTTP verb
+-- of the interaction that wrote it (POST, PUT, PATCH, DELETE), for history bundles.
 CREATE TABLE resource_history (
   version_id uuid PRIMARY KEY,
   resource_type text NOT NULL,
   id text NOT NULL,
   last_updated timestamptz NOT NULL,
   project_id uuid,
+  method text NOT NULL,
   content text
 );
 CREATE INDEX resource_history_instance_idx ON resource_history (resource_type, id, last_updated DESC);
@@ -113,12 +115,6 @@ CREATE TABLE search_uri (
 CREATE INDEX search_uri_value_idx ON search_uri (resource_type, code, value text_pattern_ops);
 CREATE INDEX search_uri_resource_idx ON search_uri (resource_type, resource_id);
 
--- Raw bytes of Binary resources, one row per version.
-CREATE TABLE binary_content (
-  version_id uuid PRIMARY KEY,
-  content bytea NOT NULL
-);
-
 -- Signing keys for access tokens; the newest active key signs, every active key verifies.
 CREATE TABLE jwt_key (
   kid text PRIMARY KEY,
@@ -131,7 +127,6 @@ CREATE TABLE jwt_key (
 
 -- Down Migration
 DROP TABLE jwt_key;
-DROP TABLE binary_content;
 DROP TABLE search_uri;
 DROP TABLE search_reference;
 DROP TABLE search_quantity;

@@ -1,11 +1,12 @@
 import {
   badRequest,
   conflict,
+  contentTooLarge,
   getStatus,
   isOperationOutcome,
-  normalizeOperationOutcome,
   OperationOutcomeError,
   serverError,
+  unsupportedMediaType,
 } from '@medplum/core';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 
@@ -40,6 +41,10 @@ export function toOperationOutcome(err: unknown): { status: number; outcome: Ope
     return { status: getStatus(err), outcome: err };
   }
   const code = (err as { code?: string })?.code;
+  const httpStatus = (err as { statusCode?: number })?.statusCode;
+  if (code?.startsWith('FST_') && httpStatus && httpStatus >= 400 && httpStatus < 500) {
+    return { status: httpStatus, outcome: httpErrorOutcome(httpStatus, (err as Error).message) };
+  }
   if (code && PG_CLIENT_ERRORS[code]) {
     const outcome = PG_CLIENT_ERRORS[code]((err as Error).message);
     return { status: getStatus(outcome), outcome };
@@ -49,10 +54,16 @@ export function toOperationOutcome(err: unknown): { status: number; outcome: Ope
     const outcome = badRequest('Query took too long; narrow the search');
     return { status: 400, outcome };
   }
-  const outcome = normalizeOperationOutcome(err);
-  const status = getStatus(outcome);
-  if (status >= 500 || !err || !(err instanceof Error) || !('outcome' in err)) {
-    return { status: 500, outcome: serverError(new Error('Internal server error')) };
+  return { status: 500, outcome: serverError(new Error('Internal server error')) };
+}
+
+/** Errors raised by the HTTP framework itself (body too large, bad media type, ...). */
+function httpErrorOutcome(status: number, message: string): OperationOutcome {
+  if (status === 413) {
+    return contentTooLarge(message);
   }
-  return { status, outcome };
+  if (status === 415) {
+    return { ...unsupportedMediaType, issue: [{ ...unsupportedMediaType.issue[0], diagnostics: message }] };
+  }
+  return badRequest(message);
 }

@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import formBody from '@fastify/formbody';
+import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
+import type { Resource } from '@medplum/fhirtypes';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { AccessTokenVerifier } from './auth/access-token.js';
+import { requireBearerToken } from './auth/authenticate.js';
+import type { SigningKeys } from './auth/keys.js';
+import type { TibaConfig } from './config.js';
+import { toOperationOutcome } from './errors.js';
+import { buildCapabilityStatement } from './fhir/capability-statement.js';
+import { sendOutcome } from './fhir/response.js';
+import { createFhirRouter, warmUpGraphql } from './fhir/router.js';
+import { fhirRoutes } from './fhir/routes.js';
+import { registerMetrics } from './infra/metrics.js';
+import type { Pool } from './infra/postgres.js';
+import { oauthRoutes } from './oauth/routes.js';
+import { createRepositoryFactory } from './repository/factory.js';
+
+export interface AppDeps {
+  config: Readonly<TibaConfig>;
+  pool: Pool;
+  redis: Redis;
+  keys: SigningKeys;
+  logger: FastifyBaseLogger;
+  /** Build expensive caches (the GraphQL schema) in the background once ready. */
+  warmUp?: boolean;
+}
+
+const JSON_TYPES = ['application/json', 'application/fhir+json', 'application/json-patch+json', 'application/scim+json'];
+
+/** Builds the HTTP application: each capability registered in order, by hand. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, pool, redis, keys } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: config.maxBodyBytes,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+
+  // Set before any plugin is registered: plugins inherit the handler they see at registration.
+  app.setErrorHandler((err, _request, reply) => {
+    const { status, outcome } = toOperationOutcome(err);
+    if (status >= 500) {
+      reply.log.error({ err }, 'request failed');
+    }
+    return sendOutcome(reply, status, outcome);
+  });
+  registerBodyParsers(app);
+  await app.register(formBody);
+  registerMetrics(app, pool);
+
+  app.get('/healthcheck', async (_request, reply) => {
+    const [postgres, redisOk] = await Promise.all([
+      pool.query('SELECT 1').then(
+        () => true,
+        () => false
+      ),
+      redis.ping().then(
+        (pong) => pong === 'PONG',
+        () => false
+      ),
+    ]);
+    const ok = postgres && redisOk;
+    return reply.code(ok ? 200 : 503).send({ ok, postgres, redis: redisOk });
+  });
+
+  const issuer = config.baseUrl;
+  const repositories = createRepositoryFactory(config, pool);
+  await app.register(oauthRoutes, { config, keys, systemRepo: repositories.system('issue tokens') });
+
+  const verifier = new AccessTokenVerifier(keys, issuer);
+  let capabilityStatement: Resource | undefined;
+  const getCapabilityStatement = (): Resource =>
+    (capabilityStatement ??= buildCapabilityStatement({ baseUrl: config.baseUrl, version: '0.1.0' }));
+  const router = createFhirRouter((err) => app.log.error({ err }, 'FHIR handler failed'));
+  if (deps.warmUp) {
+    app.addHook('onReady', async () => {
+      setImmediate(() => void warmUpGraphql(router, repositories.system('warm up the GraphQL schema')).catch(() => undefined));
+    });
+  }
+  await app.register(fhirRoutes, {
+    baseUrl: config.baseUrl,
+    router,
+    authenticate: requireBearerToken(verifier),
+    repositoryFor: (request) => repositories.forRequest(request),
+    capabilityStatement: getCapabilityStatement,
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendOutcome(reply, 404, { ...notFound, issue: [{ ...notFound.issue[0], diagnostics: `No route: ${request.method} ${request.url.split('?')[0]}` }] })
+  );
+  return app;
+}
+
+/** JSON bodies are parsed here so that malformed JSON is a 400 OperationOutcome; anything else stays raw bytes. */
+function registerBodyParsers(app: FastifyInstance): void {
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') {
+      done(null, undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (err) {
+      done(new OperationOutcomeError(badRequest(`Invalid JSON: ${(err as Error).message}`)), undefined);
+    }
+  });
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+}

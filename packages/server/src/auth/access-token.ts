@@ -1,0 +1,79 @@
+import { SignJWT, jwtVerify } from 'jose';
+import { type SigningKeys, SIGNING_ALG } from './keys.js';
+
+/** The claims Tiba puts in access tokens; MedplumClient needs a string `login_id` and `exp`. */
+export interface AccessTokenClaims {
+  login_id: string;
+  sub: string;
+  client_id?: string;
+  profile: string;
+  scope: string;
+  /** The project the token acts in. */
+  project: string;
+  /** The ProjectMembership id the token acts as. */
+  membership: string;
+}
+
+export interface VerifiedToken extends AccessTokenClaims {
+  exp: number;
+}
+
+/** Signs an access token with the newest key. */
+export async function signAccessToken(
+  keys: SigningKeys,
+  issuer: string,
+  claims: AccessTokenClaims,
+  lifetimeSeconds: number
+): Promise<string> {
+  return new SignJWT({ ...claims })
+    .setProtectedHeader({ alg: SIGNING_ALG, kid: keys.kid, typ: 'JWT' })
+    .setIssuer(issuer)
+    .setIssuedAt()
+    .setExpirationTime(`${lifetimeSeconds}s`)
+    .sign(keys.privateKey);
+}
+
+const CACHE_LIMIT = 10_000;
+
+/**
+ * Verifies access tokens. A verified token is remembered until it expires, because signature
+ * checks would otherwise cost more than the read they guard.
+ */
+export class AccessTokenVerifier {
+  private readonly cache = new Map<string, VerifiedToken>();
+
+  constructor(
+    private readonly keys: SigningKeys,
+    private readonly issuer: string
+  ) {}
+
+  /** Returns the claims, or undefined when the token is missing, forged, expired or malformed. */
+  async verify(token: string): Promise<VerifiedToken | undefined> {
+    const now = Date.now() / 1000;
+    const cached = this.cache.get(token);
+    if (cached) {
+      if (cached.exp > now) {
+        return cached;
+      }
+      this.cache.delete(token);
+      return undefined;
+    }
+    try {
+      const { payload } = await jwtVerify(token, this.keys.verifyKeys, {
+        issuer: this.issuer,
+        algorithms: [SIGNING_ALG],
+      });
+      if (typeof payload.login_id !== 'string' || typeof payload.project !== 'string' || !payload.exp) {
+        return undefined;
+      }
+      const claims = payload as unknown as VerifiedToken;
+      if (this.cache.size >= CACHE_LIMIT) {
+        this.cache.delete(this.cache.keys().next().value as string);
+      }
+      this.cache.set(token, claims);
+      return claims;
+    } catch {
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,107 @@
+import { allOk, badRequest, OperationOutcomeError } from '@medplum/core';
+import type { FhirRepository, FhirRequest, FhirResponse, FhirRouteHandler } from '@medplum/fhir-router';
+import { FhirRouter, makeSimpleRequest } from '@medplum/fhir-router';
+import type { Resource } from '@medplum/fhirtypes';
+import { isRetryableDatabaseError, toOperationOutcome } from '../errors.js';
+import type { PostgresRepository } from '../repository/repository.js';
+import { parseSearchQuery } from '../repository/search/execute.js';
+import { registerExpandOperation } from './operations/expand.js';
+import { registerValidateOperation } from './operations/validate.js';
+
+/**
+ * The table of FHIR interactions: FhirRouter's own routes plus what Tiba adds (type and
+ * system history, $validate, ValueSet/$expand) and its own search parsing.
+ */
+export function createFhirRouter(onServerError: (err: unknown) => void): FhirRouter {
+  const router = new FhirRouter();
+  useTibaSearchParsing(router);
+  router.add('GET', '_history', historyHandler, 'history-system');
+  router.add('GET', ':resourceType/_history', historyHandler, 'history-type');
+  registerValidateOperation(router);
+  registerExpandOperation(router);
+  translateErrors(router, onServerError);
+  return router;
+}
+
+/**
+ * FhirRouter reports anything a handler throws as 400 with the error's message. Tiba translates
+ * errors in one place instead (errors.ts): database refusals become 4xx, faults a 500 without
+ * detail. Retryable database errors pass through so the enclosing transaction is retried.
+ */
+function translateErrors(router: FhirRouter, onServerError: (err: unknown) => void): void {
+  for (const route of router.router.routes) {
+    const inner = route.handler;
+    route.handler = async (...args) => {
+      try {
+        return await inner(...args);
+      } catch (err) {
+        if (isRetryableDatabaseError(err) || (err as { constraint?: string }).constraint === 'resource_pkey') {
+          throw err;
+        }
+        const { status, outcome } = toOperationOutcome(err);
+        if (status >= 500) {
+          onServerError(err);
+        }
+        return [outcome];
+      }
+    };
+  }
+}
+
+/**
+ * FhirRouter's search handlers call @medplum/core's parseSearchRequest, which throws a plain
+ * Error on composite parameters (e.g. `code-value-quantity`). The routes keep their place in
+ * the table (so batch entries reach them too) but parse with Tiba's parser, which handles
+ * composites and reports bad input as 400.
+ */
+function useTibaSearchParsing(router: FhirRouter): void {
+  for (const route of router.router.routes) {
+    if (route.data?.interaction !== 'search-type' && route.data?.interaction !== 'search-system') {
+      continue;
+    }
+    const fromBody = route.method === 'POST';
+    const handler: FhirRouteHandler = async (req, repo) => {
+      const query = fromBody ? (req.body as Record<string, string | string[]>) : req.query;
+      const resourceType = req.params.resourceType ?? 'MultipleTypes';
+      const searchRequest = parseSearchQuery(resourceType, query ?? {});
+      if (resourceType === 'MultipleTypes' && !searchRequest.types?.length) {
+        return [badRequest('System search needs _type')];
+      }
+      return [allOk, await repo.search(searchRequest)];
+    };
+    route.handler = handler;
+  }
+}
+
+/**
+ * FhirRouter builds its GraphQL schema (every resource type) on the first $graphql request,
+ * which takes seconds; a served instance builds it right after start instead.
+ */
+export async function warmUpGraphql(router: FhirRouter, repo: FhirRepository): Promise<void> {
+  await router.handleRequest(makeSimpleRequest('POST', '$graphql', { query: '{ __typename }' }), repo);
+}
+
+async function historyHandler(req: FhirRequest, repo: FhirRepository): Promise<FhirResponse> {
+  const since = single(req.query._since);
+  const count = single(req.query._count);
+  const offset = single(req.query._offset);
+  const bundle = await (repo as PostgresRepository).history<Resource>({
+    resourceType: req.params.resourceType,
+    since,
+    count: count === undefined ? undefined : toInt(count, '_count'),
+    offset: offset === undefined ? undefined : toInt(offset, '_offset'),
+  });
+  return [allOk, bundle];
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function toInt(value: string, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new OperationOutcomeError(badRequest(`${name} must be a non-negative integer`, name));
+  }
+  return n;
+}

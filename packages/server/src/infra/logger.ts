@@ -1,0 +1,6 @@
+import { pino, type Logger } from 'pino';
+
+/** Structured JSON logs; Fastify adds the request id to every line it writes for a request. */
+export function createLogger(level: string, enabled = true): Logger {
+  return pino({ level, enabled, base: { service: 'tiba' } });
+}

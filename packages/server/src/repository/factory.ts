@@ -1,0 +1,45 @@
+import type { FastifyRequest } from 'fastify';
+import type { TibaConfig } from '../config.js';
+import { validateFhirResource } from '../fhir/validation/validate-resource.js';
+import type { Pool } from '../infra/postgres.js';
+import { resolveClaimedProfiles } from './profile-lookup.js';
+import { PostgresRepository, type RepositoryContext } from './repository.js';
+
+export interface RepositoryFactory {
+  /** The repository of an authenticated request: its project, its author. */
+  forRequest(request: FastifyRequest): PostgresRepository;
+  /**
+   * A repository that acts for the server itself. Callers name why they need it, so that
+   * every privileged use is visible where it happens.
+   */
+  system(reason: string): PostgresRepository;
+}
+
+export function createRepositoryFactory(config: Readonly<TibaConfig>, pool: Pool): RepositoryFactory {
+  const base: RepositoryContext = {
+    pool,
+    baseUrl: config.baseUrl,
+    maxAccurateTotal: config.maxAccurateTotal,
+    validate: async (resource) => {
+      // Profiles are shared definitions: looking them up needs no caller's permission.
+      await resolveClaimedProfiles(profileReader, resource.meta?.profile);
+      validateFhirResource(resource);
+    },
+  };
+  const profileReader = new PostgresRepository({ ...base, validate: () => undefined });
+  return {
+    forRequest(request) {
+      const auth = request.auth;
+      const prefer = String(request.headers.prefer ?? '');
+      return new PostgresRepository({
+        ...base,
+        projectId: auth?.project,
+        author: auth ? { reference: auth.profile } : undefined,
+        lenient: /handling=lenient/.test(prefer),
+      });
+    },
+    system(_reason) {
+      return new PostgresRepository({ ...base, author: { reference: 'system' } });
+    },
+  };
+}

@@ -1,0 +1,67 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { Queryable } from '../infra/postgres.js';
+import { computeSearchRows } from './search/index-values.js';
+import { appendSearchRowDeletes, appendSearchRowInserts } from './search/write-rows.js';
+
+/** One version about to be written: the resource already carries its new meta. */
+export interface VersionToWrite {
+  resourceType: string;
+  id: string;
+  versionId: string;
+  lastUpdated: string;
+  projectId: string | undefined;
+  /** The HTTP verb of the interaction, kept in history bundles. */
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** undefined for a deletion. */
+  resource: Resource | undefined;
+}
+
+/**
+ * Writes a version in ONE statement: the current row, the history row and the search index
+ * rows. A single statement is atomic on its own, so a plain create needs no BEGIN/COMMIT.
+ * `replace` says whether a current row exists already (update, delete, re-create after delete).
+ */
+export async function writeVersion(db: Queryable, version: VersionToWrite, replace: boolean): Promise<void> {
+  const { resourceType, id, versionId, lastUpdated, projectId, method, resource } = version;
+  const content = resource ? JSON.stringify(resource) : null;
+  const values: unknown[] = [resourceType, id, versionId, lastUpdated, projectId ?? null, content, method];
+  const current = replace
+    ? `UPDATE resource SET version_id = $3, last_updated = $4, project_id = $5, content = $6, deleted = $6::text IS NULL
+       WHERE resource_type = $1 AND id = $2`
+    : `INSERT INTO resource (resource_type, id, version_id, last_updated, project_id, content, deleted)
+       VALUES ($1, $2, $3, $4, $5, $6, $6::text IS NULL)`;
+  const ctes = [
+    current,
+    `INSERT INTO resource_history (version_id, resource_type, id, last_updated, project_id, method, content)
+     VALUES ($3, $1, $2, $4, $5, $7, $6)`,
+  ];
+  if (replace) {
+    ctes.push(...appendSearchRowDeletes(resourceType, id, values));
+  }
+  if (resource) {
+    ctes.push(...appendSearchRowInserts(computeSearchRows(resource), resourceType, id, values));
+  }
+  const sql = `WITH ${ctes.map((body, i) => `w${i} AS (${body})`).join(',\n')} SELECT 1`;
+  await db.query(sql, values);
+}
+
+/** The current row of a resource, locked for the rest of the transaction when `forUpdate`. */
+export interface CurrentRow {
+  versionId: string;
+  deleted: boolean;
+  content: string | null;
+}
+
+export async function selectCurrent(
+  db: Queryable,
+  resourceType: string,
+  id: string,
+  forUpdate: boolean
+): Promise<CurrentRow | undefined> {
+  const result = await db.query<{ version_id: string; deleted: boolean; content: string | null }>(
+    `SELECT version_id, deleted, content FROM resource WHERE resource_type = $1 AND id = $2${forUpdate ? ' FOR UPDATE' : ''}`,
+    [resourceType, id]
+  );
+  const row = result.rows[0];
+  return row ? { versionId: row.version_id, deleted: row.deleted, content: row.content } : undefined;
+}

@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import { loadSigningKeys } from './auth/keys.js';
+import type { TibaConfig } from './config.js';
+import { createLogger } from './infra/logger.js';
+import { createPool } from './infra/postgres.js';
+import { createRedis } from './infra/redis.js';
+import { prepareDatabase } from './setup/prepare-database.js';
+
+export interface TibaServer {
+  app: FastifyInstance;
+  listen(): Promise<string>;
+  /** Stops accepting, finishes in-flight requests, then closes the pools. */
+  close(): Promise<void>;
+}
+
+/** Prepares the database and builds the app; `listen()` opens the port. */
+export async function createServer(config: Readonly<TibaConfig>, options?: { logger?: boolean; warmUp?: boolean }): Promise<TibaServer> {
+  const log = createLogger(config.logLevel, options?.logger !== false);
+  const pool = createPool(config.databaseUrl, config.databasePoolSize);
+  const redis = createRedis(config.redisUrl);
+  try {
+    await redis.connect();
+    await prepareDatabase(config, pool, log);
+    const keys = await loadSigningKeys(pool);
+    const app = await buildApp({ config, pool, redis, keys, logger: log, warmUp: options?.warmUp });
+    app.addHook('onClose', async () => {
+      await pool.end();
+      redis.disconnect();
+    });
+    return {
+      app,
+      listen: () => app.listen({ port: config.port, host: config.host }),
+      close: () => app.close(),
+    };
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    redis.disconnect();
+    throw err;
+  }
+}

@@ -1,0 +1,34 @@
+import type { TibaConfig } from '../config.js';
+import { loadFhirDefinitions } from '../fhir/definitions.js';
+import { ensureDatabase, migrate, type Pool } from '../infra/postgres.js';
+import { createRepositoryFactory } from '../repository/factory.js';
+import { PostgresRepository } from '../repository/repository.js';
+import { ensureDefaultAdmin, type SetupLog } from './default-admin.js';
+import { loadProfiles, seedBaseDefinitions } from './seed-definitions.js';
+
+/**
+ * Everything the server needs before it serves: the database and its schema, the R4
+ * definitions (in memory and as resources), the profiles, and the default admin.
+ */
+export async function prepareDatabase(config: Readonly<TibaConfig>, pool: Pool, log: SetupLog): Promise<void> {
+  await ensureDatabase(config.databaseUrl);
+  await migrate(config.databaseUrl);
+  loadFhirDefinitions();
+  // The specification is stored as it is published, without re-validating it.
+  const definitionsRepo = new PostgresRepository({
+    pool,
+    baseUrl: config.baseUrl,
+    maxAccurateTotal: config.maxAccurateTotal,
+    validate: () => undefined,
+  });
+  const seeded = await seedBaseDefinitions(definitionsRepo);
+  if (seeded) {
+    log.info({ count: seeded }, 'Stored the R4 StructureDefinitions and SearchParameters');
+  }
+  const systemRepo = createRepositoryFactory(config, pool).system('first-start setup');
+  if (config.profilesDir) {
+    const urls = await loadProfiles(systemRepo, config.profilesDir);
+    log.info({ profiles: urls }, 'Loaded profiles');
+  }
+  await ensureDefaultAdmin(systemRepo, config, log);
+}
