@@ -28,7 +28,12 @@ export interface AppDeps {
   warmUp?: boolean;
 }
 
-const JSON_TYPES = ['application/json', 'application/fhir+json', 'application/json-patch+json', 'application/scim+json'];
+const JSON_TYPES = [
+  'application/json',
+  'application/fhir+json',
+  'application/json-patch+json',
+  'application/scim+json',
+];
 
 /** Builds the HTTP application: each capability registered in order, by hand. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -85,7 +90,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const router = createFhirRouter((err) => app.log.error({ err }, 'FHIR handler failed'));
   if (deps.warmUp) {
     app.addHook('onReady', async () => {
-      setImmediate(() => void warmUpGraphql(router, repositories.system('warm up the GraphQL schema')).catch(() => undefined));
+      setImmediate(
+        () => void warmUpGraphql(router, repositories.system('warm up the GraphQL schema')).catch(() => undefined)
+      );
     });
   }
   await app.register(fhirRoutes, {
@@ -97,7 +104,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.setNotFoundHandler((request, reply) =>
-    sendOutcome(reply, 404, { ...notFound, issue: [{ ...notFound.issue[0], diagnostics: `No route: ${request.method} ${request.url.split('?')[0]}` }] })
+    sendOutcome(reply, 404, {
+      ...notFound,
+      issue: [{ ...notFound.issue[0], diagnostics: `No route: ${request.method} ${request.url.split('?')[0]}` }],
+    })
   );
   return app;
 }

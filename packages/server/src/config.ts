@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
 /**
  * The only reader of process.env. Every setting has a default so that `npm start` works on a
  * developer machine; the result is frozen and passed down explicitly.
@@ -42,10 +45,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
     adminClientId: env.ADMIN_CLIENT_ID || undefined,
     adminClientSecret: env.ADMIN_CLIENT_SECRET || undefined,
     accessTokenLifetime: toInt(env.ACCESS_TOKEN_LIFETIME, 3600, 'ACCESS_TOKEN_LIFETIME'),
-    profilesDir: env.FHIR_PROFILES_DIR || undefined,
+    profilesDir: env.FHIR_PROFILES_DIR || defaultProfilesDir(),
     logLevel: env.LOG_LEVEL ?? 'info',
     maxAccurateTotal: toInt(env.MAX_ACCURATE_TOTAL, 10_000, 'MAX_ACCURATE_TOTAL'),
   });
+}
+
+/** The repository's fhir-profiles/ folder, when the server runs from a checkout. */
+function defaultProfilesDir(): string | undefined {
+  const dir = fileURLToPath(new URL('../../../fhir-profiles', import.meta.url));
+  return existsSync(dir) ? dir : undefined;
 }
 
 function toInt(value: string | undefined, fallback: number, name: string): number {

@@ -1,5 +1,5 @@
-import { createServer } from './server.js';
 import { loadConfig } from './config.js';
+import { createServer } from './server.js';
 
 const config = loadConfig();
 const server = await createServer(config, { warmUp: true });

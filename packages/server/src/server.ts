@@ -15,7 +15,10 @@ export interface TibaServer {
 }
 
 /** Prepares the database and builds the app; `listen()` opens the port. */
-export async function createServer(config: Readonly<TibaConfig>, options?: { logger?: boolean; warmUp?: boolean }): Promise<TibaServer> {
+export async function createServer(
+  config: Readonly<TibaConfig>,
+  options?: { logger?: boolean; warmUp?: boolean }
+): Promise<TibaServer> {
   const log = createLogger(config.logLevel, options?.logger !== false);
   const pool = createPool(config.databaseUrl, config.databasePoolSize);
   const redis = createRedis(config.redisUrl);

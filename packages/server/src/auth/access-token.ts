@@ -1,5 +1,5 @@
-import { SignJWT, jwtVerify } from 'jose';
-import { type SigningKeys, SIGNING_ALG } from './keys.js';
+import { jwtVerify, SignJWT } from 'jose';
+import { SIGNING_ALG, type SigningKeys } from './keys.js';
 
 /** The claims Tiba puts in access tokens; MedplumClient needs a string `login_id` and `exp`. */
 export interface AccessTokenClaims {

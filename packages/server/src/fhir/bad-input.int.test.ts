@@ -38,24 +38,42 @@ describe('bad input gets a 4xx OperationOutcome and writes nothing', () => {
   });
 
   test('unknown resource type', async () => {
-    expectOutcome(await t.request({ method: 'POST', url: '/fhir/R4/Spaceship', payload: { resourceType: 'Spaceship' } }), 400);
+    expectOutcome(
+      await t.request({ method: 'POST', url: '/fhir/R4/Spaceship', payload: { resourceType: 'Spaceship' } }),
+      400
+    );
     expect((await t.request({ method: 'GET', url: '/fhir/R4/Spaceship/1' })).statusCode).toBeGreaterThanOrEqual(400);
     expect((await t.request({ method: 'GET', url: '/fhir/R4/Spaceship/1' })).statusCode).toBeLessThan(500);
   });
 
   test('invalid element values, with the element named', async () => {
-    const gender = await t.request({ method: 'POST', url: '/fhir/R4/Patient', payload: { resourceType: 'Patient', gender: 'blue' } });
+    const gender = await t.request({
+      method: 'POST',
+      url: '/fhir/R4/Patient',
+      payload: { resourceType: 'Patient', gender: 'blue' },
+    });
     expectOutcome(gender, 400, /Patient\.gender/);
-    const date = await t.request({ method: 'POST', url: '/fhir/R4/Patient', payload: { resourceType: 'Patient', birthDate: '2020-13-45' } });
+    const date = await t.request({
+      method: 'POST',
+      url: '/fhir/R4/Patient',
+      payload: { resourceType: 'Patient', birthDate: '2020-13-45' },
+    });
     expectOutcome(date, 400, /birthDate/);
-    const unknown = await t.request({ method: 'POST', url: '/fhir/R4/Patient', payload: { resourceType: 'Patient', favouriteColour: 'red' } });
+    const unknown = await t.request({
+      method: 'POST',
+      url: '/fhir/R4/Patient',
+      payload: { resourceType: 'Patient', favouriteColour: 'red' },
+    });
     expectOutcome(unknown, 400, /favouriteColour/);
     const search = await t.request({ method: 'GET', url: '/fhir/R4/Patient?gender=blue&_total=accurate' });
     expect(search.json().total).toBe(0);
   });
 
   test('body over the limit is 413', async () => {
-    const big = { resourceType: 'Patient', text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(70 * 1024)}</div>` } };
+    const big = {
+      resourceType: 'Patient',
+      text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(70 * 1024)}</div>` },
+    };
     expectOutcome(await t.request({ method: 'POST', url: '/fhir/R4/Patient', payload: big }), 413);
   });
 
@@ -63,13 +81,19 @@ describe('bad input gets a 4xx OperationOutcome and writes nothing', () => {
     expectOutcome(await t.request({ method: 'GET', url: '/fhir/R4/Patient?birthdate=not-a-date' }), 400);
     expectOutcome(await t.request({ method: 'GET', url: '/fhir/R4/Observation?value-quantity=abc' }), 400);
     expectOutcome(await t.request({ method: 'GET', url: '/fhir/R4/Patient?shoe-size=42' }), 400, /shoe-size/);
-    const lenient = await t.request({ method: 'GET', url: '/fhir/R4/Patient?shoe-size=42', headers: { prefer: 'handling=lenient' } });
+    const lenient = await t.request({
+      method: 'GET',
+      url: '/fhir/R4/Patient?shoe-size=42',
+      headers: { prefer: 'handling=lenient' },
+    });
     expect(lenient.statusCode).toBe(200);
     expectOutcome(await t.request({ method: 'GET', url: '/fhir/R4/Patient?_count=abc' }), 400);
   });
 
   test('bad If-Match', async () => {
-    const created = (await t.request({ method: 'POST', url: '/fhir/R4/Patient', payload: { resourceType: 'Patient' } })).json();
+    const created = (
+      await t.request({ method: 'POST', url: '/fhir/R4/Patient', payload: { resourceType: 'Patient' } })
+    ).json();
     const res = await t.request({
       method: 'PUT',
       url: `/fhir/R4/Patient/${created.id}`,
@@ -80,7 +104,12 @@ describe('bad input gets a 4xx OperationOutcome and writes nothing', () => {
   });
 
   test('a body that is not JSON where JSON is needed', async () => {
-    const res = await t.request({ method: 'POST', url: '/fhir/R4/Patient', headers: { 'content-type': 'text/plain' }, payload: 'hello' });
+    const res = await t.request({
+      method: 'POST',
+      url: '/fhir/R4/Patient',
+      headers: { 'content-type': 'text/plain' },
+      payload: 'hello',
+    });
     expect(res.statusCode).toBeGreaterThanOrEqual(400);
     expect(res.statusCode).toBeLessThan(500);
   });
@@ -96,7 +125,11 @@ describe('bad input gets a 4xx OperationOutcome and writes nothing', () => {
     expectOutcome(forged, 401);
     const alg = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
     const payload = t.token.split('.')[1];
-    const none2 = await t.app.inject({ method: 'GET', url: '/fhir/R4/Patient', headers: { authorization: `Bearer ${alg}.${payload}.` } });
+    const none2 = await t.app.inject({
+      method: 'GET',
+      url: '/fhir/R4/Patient',
+      headers: { authorization: `Bearer ${alg}.${payload}.` },
+    });
     expectOutcome(none2, 401);
   });
 });

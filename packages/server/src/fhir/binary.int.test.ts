@@ -12,7 +12,12 @@ afterAll(async () => {
 
 test('raw upload and download keep the bytes and the content type', async () => {
   const bytes = Buffer.from([0x25, 0x50, 0x44, 0x46, 0x00, 0xff, 0x10, 0x80]);
-  const created = await t.request({ method: 'POST', url: '/fhir/R4/Binary', headers: { 'content-type': 'application/pdf' }, payload: bytes });
+  const created = await t.request({
+    method: 'POST',
+    url: '/fhir/R4/Binary',
+    headers: { 'content-type': 'application/pdf' },
+    payload: bytes,
+  });
   expect(created.statusCode).toBe(201);
   const binary = created.json() as Binary;
   expect(binary.contentType).toBe('application/pdf');
@@ -22,12 +27,21 @@ test('raw upload and download keep the bytes and the content type', async () => 
   expect(raw.headers['content-type']).toBe('application/pdf');
   expect(raw.rawPayload.equals(bytes)).toBe(true);
 
-  const json = await t.request({ method: 'GET', url: `/fhir/R4/Binary/${binary.id}`, headers: { accept: 'application/fhir+json' } });
+  const json = await t.request({
+    method: 'GET',
+    url: `/fhir/R4/Binary/${binary.id}`,
+    headers: { accept: 'application/fhir+json' },
+  });
   expect((json.json() as Binary).data).toBe(bytes.toString('base64'));
 });
 
 test('raw bytes on a non-Binary route are refused', async () => {
-  const res = await t.request({ method: 'POST', url: '/fhir/R4/Patient', headers: { 'content-type': 'image/png' }, payload: Buffer.from([1, 2, 3]) });
+  const res = await t.request({
+    method: 'POST',
+    url: '/fhir/R4/Patient',
+    headers: { 'content-type': 'image/png' },
+    payload: Buffer.from([1, 2, 3]),
+  });
   expect(res.statusCode).toBeGreaterThanOrEqual(400);
   expect(res.statusCode).toBeLessThan(500);
 });

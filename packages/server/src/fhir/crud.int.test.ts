@@ -30,7 +30,9 @@ describe('create, read, vread', () => {
     expect(body.id).toBeTruthy();
     expect(body.meta?.versionId).toBeTruthy();
     expect(res.headers.etag).toBe(`W/"${body.meta?.versionId}"`);
-    expect(res.headers.location).toBe(`http://localhost:8103/fhir/R4/Patient/${body.id}/_history/${body.meta?.versionId}`);
+    expect(res.headers.location).toBe(
+      `http://localhost:8103/fhir/R4/Patient/${body.id}/_history/${body.meta?.versionId}`
+    );
     expect(new Date(String(res.headers['last-modified'])).getTime()).toBeGreaterThan(0);
 
     const read = await t.request({ method: 'GET', url: `/fhir/R4/Patient/${body.id}` });
@@ -38,7 +40,10 @@ describe('create, read, vread', () => {
     expect(read.headers['content-type']).toContain('application/fhir+json');
     expect(read.json()).toEqual(body);
 
-    const vread = await t.request({ method: 'GET', url: `/fhir/R4/Patient/${body.id}/_history/${body.meta?.versionId}` });
+    const vread = await t.request({
+      method: 'GET',
+      url: `/fhir/R4/Patient/${body.id}/_history/${body.meta?.versionId}`,
+    });
     expect(vread.statusCode).toBe(200);
     expect(vread.json()).toEqual(body);
   });
@@ -53,9 +58,14 @@ describe('create, read, vread', () => {
   test('unknown id is 404, unknown version is 404', async () => {
     expect((await t.request({ method: 'GET', url: '/fhir/R4/Patient/does-not-exist' })).statusCode).toBe(404);
     const { id } = (await create(patient('Njoroge'))).json() as Patient;
-    const res = await t.request({ method: 'GET', url: `/fhir/R4/Patient/${id}/_history/00000000-0000-0000-0000-000000000000` });
+    const res = await t.request({
+      method: 'GET',
+      url: `/fhir/R4/Patient/${id}/_history/00000000-0000-0000-0000-000000000000`,
+    });
     expect(res.statusCode).toBe(404);
-    expect((await t.request({ method: 'GET', url: `/fhir/R4/Patient/${id}/_history/not-a-version` })).statusCode).toBe(404);
+    expect((await t.request({ method: 'GET', url: `/fhir/R4/Patient/${id}/_history/not-a-version` })).statusCode).toBe(
+      404
+    );
   });
 });
 
@@ -97,15 +107,25 @@ describe('update', () => {
     const statuses: number[] = attempts.map((r) => r.statusCode).sort();
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
     expect(statuses.filter((s) => s === 412)).toHaveLength(7);
-    const history = (await t.request({ method: 'GET', url: `/fhir/R4/Patient/${created.id}/_history` })).json() as Bundle;
+    const history = (
+      await t.request({ method: 'GET', url: `/fhir/R4/Patient/${created.id}/_history` })
+    ).json() as Bundle;
     expect(history.entry).toHaveLength(2);
   });
 
   test('update as create with a client id; wrong id in body is 400', async () => {
-    const res = await t.request({ method: 'PUT', url: '/fhir/R4/Patient/client-chosen-1', payload: { ...patient('Achieng'), id: 'client-chosen-1' } });
+    const res = await t.request({
+      method: 'PUT',
+      url: '/fhir/R4/Patient/client-chosen-1',
+      payload: { ...patient('Achieng'), id: 'client-chosen-1' },
+    });
     expect([200, 201]).toContain(res.statusCode);
     expect((await t.request({ method: 'GET', url: '/fhir/R4/Patient/client-chosen-1' })).statusCode).toBe(200);
-    const mismatch = await t.request({ method: 'PUT', url: '/fhir/R4/Patient/client-chosen-1', payload: { ...patient('Achieng'), id: 'other' } });
+    const mismatch = await t.request({
+      method: 'PUT',
+      url: '/fhir/R4/Patient/client-chosen-1',
+      payload: { ...patient('Achieng'), id: 'other' },
+    });
     expect(mismatch.statusCode).toBe(400);
   });
 
@@ -123,7 +143,10 @@ describe('update', () => {
       method: 'PATCH',
       url: `/fhir/R4/Patient/${created.id}`,
       headers: { 'content-type': 'application/json-patch+json' },
-      payload: JSON.stringify([{ op: 'test', path: '/gender', value: 'female' }, { op: 'remove', path: '/name' }]),
+      payload: JSON.stringify([
+        { op: 'test', path: '/gender', value: 'female' },
+        { op: 'remove', path: '/name' },
+      ]),
     });
     expect(bad.statusCode).toBe(400);
     const after = (await t.request({ method: 'GET', url: `/fhir/R4/Patient/${created.id}` })).json() as Patient;
@@ -138,7 +161,9 @@ describe('delete and history', () => {
     const del = await t.request({ method: 'DELETE', url: `/fhir/R4/Patient/${created.id}` });
     expect(del.statusCode).toBe(200);
     expect((await t.request({ method: 'GET', url: `/fhir/R4/Patient/${created.id}` })).statusCode).toBe(410);
-    const history = (await t.request({ method: 'GET', url: `/fhir/R4/Patient/${created.id}/_history` })).json() as Bundle;
+    const history = (
+      await t.request({ method: 'GET', url: `/fhir/R4/Patient/${created.id}/_history` })
+    ).json() as Bundle;
     expect(history.type).toBe('history');
     expect(history.entry?.map((e) => e.request?.method)).toEqual(['DELETE', 'PUT', 'POST']);
     expect(history.entry?.[0].resource).toBeUndefined();
@@ -149,11 +174,15 @@ describe('delete and history', () => {
   test('type and system history list recent writes, newest first, with paging', async () => {
     const a = (await create(patient('History1'))).json() as Patient;
     const b = (await create(patient('History2'))).json() as Patient;
-    const typeHistory = (await t.request({ method: 'GET', url: '/fhir/R4/Patient/_history?_count=2' })).json() as Bundle;
+    const typeHistory = (
+      await t.request({ method: 'GET', url: '/fhir/R4/Patient/_history?_count=2' })
+    ).json() as Bundle;
     expect(typeHistory.entry?.map((e) => e.resource?.id)).toEqual([b.id, a.id]);
     expect(typeHistory.link?.find((l) => l.relation === 'next')).toBeDefined();
     const since = a.meta?.lastUpdated as string;
-    const system = (await t.request({ method: 'GET', url: `/fhir/R4/_history?_since=${encodeURIComponent(since)}` })).json() as Bundle;
+    const system = (
+      await t.request({ method: 'GET', url: `/fhir/R4/_history?_since=${encodeURIComponent(since)}` })
+    ).json() as Bundle;
     const ids = system.entry?.map((e) => e.resource?.id);
     expect(ids).toContain(a.id);
     expect(ids).toContain(b.id);
@@ -186,11 +215,21 @@ describe('conditional interactions and Prefer', () => {
   });
 
   test('Prefer: return=minimal and return=OperationOutcome', async () => {
-    const minimal = await t.request({ method: 'POST', url: '/fhir/R4/Patient', headers: { prefer: 'return=minimal' }, payload: patient('Minimal') });
+    const minimal = await t.request({
+      method: 'POST',
+      url: '/fhir/R4/Patient',
+      headers: { prefer: 'return=minimal' },
+      payload: patient('Minimal'),
+    });
     expect(minimal.statusCode).toBe(201);
     expect(minimal.body).toBe('');
     expect(minimal.headers.location).toBeTruthy();
-    const outcome = await t.request({ method: 'POST', url: '/fhir/R4/Patient', headers: { prefer: 'return=OperationOutcome' }, payload: patient('Outcome') });
+    const outcome = await t.request({
+      method: 'POST',
+      url: '/fhir/R4/Patient',
+      headers: { prefer: 'return=OperationOutcome' },
+      payload: patient('Outcome'),
+    });
     expect(outcome.statusCode).toBe(201);
     expect(outcome.json().resourceType).toBe('OperationOutcome');
   });

@@ -16,7 +16,11 @@ export function loadFhirDefinitions(): void {
   if (loaded) {
     return;
   }
-  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json', 'fhir/r4/profiles-medplum.json']) {
+  for (const file of [
+    'fhir/r4/profiles-types.json',
+    'fhir/r4/profiles-resources.json',
+    'fhir/r4/profiles-medplum.json',
+  ]) {
     indexStructureDefinitionBundle(readJson(file) as Bundle);
   }
   for (const file of ['fhir/r4/search-parameters.json', 'fhir/r4/search-parameters-medplum.json']) {
@@ -28,7 +32,11 @@ export function loadFhirDefinitions(): void {
 /** The R4 StructureDefinitions and SearchParameters the server stores as readable resources. */
 export function readBaseDefinitionResources(): (StructureDefinition | SearchParameter)[] {
   const result: (StructureDefinition | SearchParameter)[] = [];
-  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json', 'fhir/r4/search-parameters.json']) {
+  for (const file of [
+    'fhir/r4/profiles-types.json',
+    'fhir/r4/profiles-resources.json',
+    'fhir/r4/search-parameters.json',
+  ]) {
     const bundle = readJson(file) as Bundle<StructureDefinition | SearchParameter>;
     for (const entry of bundle.entry ?? []) {
       if (entry.resource) {

@@ -32,12 +32,18 @@ test('requestSchema() gets the Patient StructureDefinition and its SearchParamet
 
 test('GraphQL reads and searches resources', async () => {
   const created = (
-    await t.request({ method: 'POST', url: '/fhir/R4/Patient', payload: { resourceType: 'Patient', name: [{ family: 'Graphqlson' }] } })
+    await t.request({
+      method: 'POST',
+      url: '/fhir/R4/Patient',
+      payload: { resourceType: 'Patient', name: [{ family: 'Graphqlson' }] },
+    })
   ).json();
   const res = await t.request({
     method: 'POST',
     url: '/fhir/R4/$graphql',
-    payload: { query: `{ Patient(id: "${created.id}") { id, name { family } } PatientList(name: "Graphqlson") { id } }` },
+    payload: {
+      query: `{ Patient(id: "${created.id}") { id, name { family } } PatientList(name: "Graphqlson") { id } }`,
+    },
   });
   expect(res.statusCode).toBe(200);
   const { data } = res.json();

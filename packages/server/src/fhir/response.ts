@@ -9,7 +9,10 @@ export const FHIR_JSON = `${ContentType.FHIR_JSON}; charset=utf-8`;
 export function sendOutcome(reply: FastifyReply, status: number, outcome: OperationOutcome): FastifyReply {
   if (status >= 500) {
     reply.log.error({ outcome }, 'FHIR request failed');
-    return reply.code(500).type(FHIR_JSON).send(serverError(new Error('Internal server error')));
+    return reply
+      .code(500)
+      .type(FHIR_JSON)
+      .send(serverError(new Error('Internal server error')));
   }
   return reply.code(status).type(FHIR_JSON).send(outcome);
 }

@@ -85,7 +85,12 @@ function rawBinaryWrite(request: FastifyRequest, fhirRequest: FhirRequest) {
   if (path[0] !== 'Binary' || path.length > 2 || (request.method !== 'POST' && request.method !== 'PUT')) {
     throw new OperationOutcomeError({
       ...unsupportedMediaType,
-      issue: [{ ...unsupportedMediaType.issue[0], diagnostics: `Unsupported content type: ${request.headers['content-type']}` }],
+      issue: [
+        {
+          ...unsupportedMediaType.issue[0],
+          diagnostics: `Unsupported content type: ${request.headers['content-type']}`,
+        },
+      ],
     });
   }
   const binary = binaryFromBody(body, request.headers['content-type'], path[1]);

@@ -45,7 +45,9 @@ describe('transaction bundles', () => {
     const observationUrl = result.entry?.[0].response?.location as string;
     const patientUrl = result.entry?.[1].response?.location as string;
     const observationId = observationUrl.split('/')[1];
-    const obs = (await t.request({ method: 'GET', url: `/fhir/R4/Observation/${observationId}` })).json() as Observation;
+    const obs = (
+      await t.request({ method: 'GET', url: `/fhir/R4/Observation/${observationId}` })
+    ).json() as Observation;
     expect(obs.subject?.reference).toBe(`Patient/${patientUrl.split('/')[1]}`);
   });
 
@@ -54,7 +56,10 @@ describe('transaction bundles', () => {
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
-        { resource: { resourceType: 'Patient', name: [{ family: 'Atomic' }] }, request: { method: 'POST', url: 'Patient' } },
+        {
+          resource: { resourceType: 'Patient', name: [{ family: 'Atomic' }] },
+          request: { method: 'POST', url: 'Patient' },
+        },
         {
           resource: { resourceType: 'Patient', name: [{ family: 'Atomic' }], gender: 'blue' } as unknown as Patient,
           request: { method: 'POST', url: 'Patient' },
@@ -74,7 +79,11 @@ describe('transaction bundles', () => {
       type: 'transaction',
       entry: [
         {
-          resource: { resourceType: 'Patient', name: [{ family: 'Once' }], identifier: [{ system: 'urn:test', value: 'once' }] },
+          resource: {
+            resourceType: 'Patient',
+            name: [{ family: 'Once' }],
+            identifier: [{ system: 'urn:test', value: 'once' }],
+          },
           request: { method: 'POST', url: 'Patient', ifNoneExist: 'identifier=urn:test|once' },
         },
       ],
@@ -89,7 +98,10 @@ describe('transaction bundles', () => {
       resourceType: 'Bundle',
       type: 'batch',
       entry: [
-        { resource: { resourceType: 'Patient', name: [{ family: 'BatchOk' }] }, request: { method: 'POST', url: 'Patient' } },
+        {
+          resource: { resourceType: 'Patient', name: [{ family: 'BatchOk' }] },
+          request: { method: 'POST', url: 'Patient' },
+        },
         { request: { method: 'GET', url: 'Patient/does-not-exist' } },
       ],
     };

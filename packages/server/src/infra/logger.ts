@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 /** Structured JSON logs; Fastify adds the request id to every line it writes for a request. */
 export function createLogger(level: string, enabled = true): Logger {

@@ -17,13 +17,19 @@ export async function oauthRoutes(app: FastifyInstance, options: OAuthRoutesOpti
   app.post('/oauth2/token', async (request, reply) => {
     reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
     if (!String(request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
-      return reply.code(400).send(oauthError('invalid_request', 'Content-Type must be application/x-www-form-urlencoded'));
+      return reply
+        .code(400)
+        .send(oauthError('invalid_request', 'Content-Type must be application/x-www-form-urlencoded'));
     }
     const body = (request.body ?? {}) as Record<string, string | undefined>;
     try {
       const basic = parseBasicAuth(request.headers.authorization);
       if (body.grant_type !== 'client_credentials') {
-        throw new OAuthError(400, 'unsupported_grant_type', `Unsupported grant_type: ${body.grant_type ?? '(missing)'}`);
+        throw new OAuthError(
+          400,
+          'unsupported_grant_type',
+          `Unsupported grant_type: ${body.grant_type ?? '(missing)'}`
+        );
       }
       const clientId = basic?.id ?? body.client_id;
       const clientSecret = basic?.secret ?? body.client_secret;

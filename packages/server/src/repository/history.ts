@@ -1,5 +1,5 @@
-import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { WithId } from '@medplum/core';
+import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { Queryable } from '../infra/postgres.js';
 
@@ -16,7 +16,12 @@ export interface HistoryQuery {
 
 const DEFAULT_COUNT = 100;
 const MAX_COUNT = 1000;
-const STATUS_BY_METHOD: Record<string, string> = { POST: '201 Created', PUT: '200 OK', PATCH: '200 OK', DELETE: '204 No Content' };
+const STATUS_BY_METHOD: Record<string, string> = {
+  POST: '201 Created',
+  PUT: '200 OK',
+  PATCH: '200 OK',
+  DELETE: '204 No Content',
+};
 
 /** Reads a page of versions, newest first, as a `history` Bundle. */
 export async function readHistoryBundle<T extends Resource>(

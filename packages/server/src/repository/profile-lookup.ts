@@ -7,7 +7,10 @@ import { getRegisteredProfile, registerProfile } from '../fhir/definitions.js';
  * holds them: those from fhir-profiles/ are registered at start; others are looked up among
  * the stored StructureDefinitions the first time they are named.
  */
-export async function resolveClaimedProfiles(systemRepo: FhirRepository, profileUrls: string[] | undefined): Promise<void> {
+export async function resolveClaimedProfiles(
+  systemRepo: FhirRepository,
+  profileUrls: string[] | undefined
+): Promise<void> {
   for (const url of profileUrls ?? []) {
     if (getRegisteredProfile(url)) {
       continue;

@@ -113,7 +113,9 @@ export class PostgresRepository extends FhirRepository {
 
   async readReferences<T extends Resource>(references: readonly Reference<T>[]): Promise<(T | Error)[]> {
     return Promise.all(
-      references.map((r) => this.readReference(r).catch((err) => new OperationOutcomeError(normalizeOperationOutcome(err))))
+      references.map((r) =>
+        this.readReference(r).catch((err) => new OperationOutcomeError(normalizeOperationOutcome(err)))
+      )
     );
   }
 
@@ -193,7 +195,10 @@ export class PostgresRepository extends FhirRepository {
     });
   }
 
-  async search<T extends Resource>(searchRequest: SearchRequest<T>, options?: SearchOptions): Promise<Bundle<WithId<T>>> {
+  async search<T extends Resource>(
+    searchRequest: SearchRequest<T>,
+    options?: SearchOptions
+  ): Promise<Bundle<WithId<T>>> {
     return executeSearch(this.searchContext(), this, searchRequest, options);
   }
 
@@ -216,7 +221,10 @@ export class PostgresRepository extends FhirRepository {
    * Runs the callback in one database transaction, retried from scratch on serialization
    * failures and deadlocks. Nested calls join the outer transaction.
    */
-  private async inTransaction<TResult>(callback: (txRepo: this) => Promise<TResult>, serializable = false): Promise<TResult> {
+  private async inTransaction<TResult>(
+    callback: (txRepo: this) => Promise<TResult>,
+    serializable = false
+  ): Promise<TResult> {
     if (this.client) {
       return callback(this);
     }
@@ -280,7 +288,10 @@ export class PostgresRepository extends FhirRepository {
     return version.resource;
   }
 
-  private async writeNew<T extends Resource>(resource: WithId<T>, method: 'POST' | 'PUT' | 'PATCH'): Promise<WithId<T>> {
+  private async writeNew<T extends Resource>(
+    resource: WithId<T>,
+    method: 'POST' | 'PUT' | 'PATCH'
+  ): Promise<WithId<T>> {
     if (!ID_PATTERN.test(resource.id)) {
       throw new OperationOutcomeError(badRequest('Invalid id', `${resource.resourceType}.id`));
     }
@@ -291,10 +302,13 @@ export class PostgresRepository extends FhirRepository {
 
   /** Validates and stamps server-managed meta on a resource about to become a new version. */
   private async prepare<T extends Resource>(input: WithId<T>, method: VersionToWrite['method']) {
-    const { versionId: _v, lastUpdated: _l, project: _p, author: _a, ...clientMeta } = (input.meta ?? {}) as Record<
-      string,
-      unknown
-    >;
+    const {
+      versionId: _v,
+      lastUpdated: _l,
+      project: _p,
+      author: _a,
+      ...clientMeta
+    } = (input.meta ?? {}) as Record<string, unknown>;
     const candidate = { ...input, meta: Object.keys(clientMeta).length ? clientMeta : undefined } as WithId<T>;
     if (!candidate.meta) {
       delete candidate.meta;
@@ -384,7 +398,9 @@ function applyAnyPatch(resource: Resource, patch: Operation[] | Parameters): voi
     } else if (patch?.resourceType === 'Parameters') {
       fhirpathPatchTypedValue(toTypedValue(resource), parseFhirPathPatchParameters(patch));
     } else {
-      throw new OperationOutcomeError(badRequest('Patch body must be a JSON Patch array or a FHIRPath Patch Parameters'));
+      throw new OperationOutcomeError(
+        badRequest('Patch body must be a JSON Patch array or a FHIRPath Patch Parameters')
+      );
     }
   } catch (err) {
     if (err instanceof OperationOutcomeError) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { generateId } from '@medplum/core';
 import type { WithId } from '@medplum/core';
+import { generateId } from '@medplum/core';
 import type { ClientApplication, Practitioner, Project, ProjectMembership, User } from '@medplum/fhirtypes';
 import { hashPassword } from '../auth/password.js';
 import { DEFAULT_ADMIN_PASSWORD, type TibaConfig } from '../config.js';
@@ -17,7 +17,11 @@ const ADMIN_CLIENT_TAG = { system: 'https://tiba.health/fhir/CodeSystem/setup', 
  * On an empty database: the super admin, the default project and its ClientApplication.
  * On every start: the admin client named by ADMIN_CLIENT_ID/SECRET exists with that secret.
  */
-export async function ensureDefaultAdmin(repo: PostgresRepository, config: Readonly<TibaConfig>, log: SetupLog): Promise<void> {
+export async function ensureDefaultAdmin(
+  repo: PostgresRepository,
+  config: Readonly<TibaConfig>,
+  log: SetupLog
+): Promise<void> {
   if (config.adminPassword === DEFAULT_ADMIN_PASSWORD) {
     log.warn({}, 'ADMIN_PASSWORD is the default; set it before exposing this server');
   }
@@ -107,6 +111,9 @@ async function ensureAdminClient(
     log.info({ clientId: id }, 'Admin client ready (secret from ADMIN_CLIENT_SECRET)');
   } else {
     // Logged once, when generated: the operator copies it from here.
-    log.info({ clientId: id, clientSecret: secret }, 'Generated the admin client; set ADMIN_CLIENT_ID/ADMIN_CLIENT_SECRET to keep your own');
+    log.info(
+      { clientId: id, clientSecret: secret },
+      'Generated the admin client; set ADMIN_CLIENT_ID/ADMIN_CLIENT_SECRET to keep your own'
+    );
   }
 }

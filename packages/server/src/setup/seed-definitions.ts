@@ -1,5 +1,5 @@
-import type { PostgresRepository } from '../repository/repository.js';
 import { readBaseDefinitionResources, readProfileFolder, registerProfile } from '../fhir/definitions.js';
+import type { PostgresRepository } from '../repository/repository.js';
 
 /**
  * Stores the R4 StructureDefinitions and SearchParameters as resources (the web app's

@@ -1,10 +1,10 @@
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../config.js';
-import { createPool, migrate } from '../infra/postgres.js';
-import { createDatabase, dropDatabase, randomDatabaseName } from './test-database.js';
 import { loadFhirDefinitions } from '../fhir/definitions.js';
+import { createPool, migrate } from '../infra/postgres.js';
 import { PostgresRepository } from '../repository/repository.js';
 import { seedBaseDefinitions } from '../setup/seed-definitions.js';
+import { createDatabase, dropDatabase, randomDatabaseName } from './test-database.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
