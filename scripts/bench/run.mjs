@@ -1,0 +1,254 @@
+#!/usr/bin/env node
+// `npm run bench`: starts the built server on a throwaway database, measures it at concurrency 16,
+// measures the raw PostgreSQL ceiling with pgbench, prints the figures and adds them to
+// docs/benchmarks.md. See docs/benchmarks.md for what each phase does.
+//
+// Environment: BENCH_DATABASE_SERVER (postgres://postgres@127.0.0.1:5432), REDIS_URL
+// (redis://127.0.0.1:6379), BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (16),
+// BENCH_START_TIMEOUT (180 s to become healthy), BENCH_TIMEOUT (1200 s for the whole run),
+// BENCH_WAIT_IDLE (0: seconds to wait for a busy machine to calm down before starting),
+// BENCH_NO_DOC=1 to leave docs/benchmarks.md alone.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadBundles } from './bundles.mjs';
+import { busyCores, formatCpu } from './cpu.mjs';
+import { openStats } from './dbstats.mjs';
+import {
+  countMatches,
+  createRequests,
+  httpPhase,
+  ingestPhase,
+  nameSearchPath,
+  nameSearchRequests,
+  readRequests,
+  tokenSearchPath,
+  tokenSearchRequests,
+} from './load.mjs';
+import { makePatient } from './patients.mjs';
+import { pgbenchCeilings } from './pgbench.mjs';
+import { appendToDoc, gitCommit, machineInfo, resultsTable, runMarkdown } from './report.mjs';
+import {
+  createDatabase,
+  databaseUrl,
+  dropDatabase,
+  freePort,
+  getToken,
+  postgresVersion,
+  spawnServer,
+  stopServer,
+  tail,
+  waitHealthy,
+} from './server.mjs';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const env = process.env;
+const num = (name, fallback) => (env[name] ? Number(env[name]) : fallback);
+const SECONDS = num('BENCH_SECONDS', 10);
+const WARMUP = num('BENCH_WARMUP_SECONDS', 2);
+const CONNECTIONS = num('BENCH_CONNECTIONS', 16);
+const DB_SERVER = env.BENCH_DATABASE_SERVER || 'postgres://postgres@127.0.0.1:5432';
+const REDIS_URL = env.REDIS_URL || 'redis://127.0.0.1:6379';
+
+const runTag = randomBytes(4).toString('hex');
+const dbName = `tiba_bench_${runTag}`;
+const logFile = path.join(os.tmpdir(), `tiba-bench-${runTag}.log`);
+const say = (message) => console.error(`bench: ${message}`);
+
+let server = null;
+let dbCreated = false;
+let stats = null;
+let cleaning = null;
+
+/** Stops the server and drops the database; safe to call more than once. */
+function cleanup() {
+  cleaning ??= (async () => {
+    await stats?.close().catch(() => {});
+    await stopServer(server).catch((err) => say(`could not stop the server: ${err.message}`));
+    if (dbCreated) {
+      await dropDatabase(DB_SERVER, dbName).then(
+        () => say(`dropped database ${dbName}`),
+        (err) => say(`could not drop database ${dbName}: ${err.message}`)
+      );
+    }
+  })();
+  return cleaning;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    say(`${signal}: cleaning up`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+const watchdog = setTimeout(() => {
+  say('run took longer than BENCH_TIMEOUT: stopping');
+  cleanup().finally(() => process.exit(1));
+}, num('BENCH_TIMEOUT', 1200) * 1000);
+watchdog.unref();
+
+function shuffle(list) {
+  for (let i = list.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [list[i], list[j]] = [list[j], list[i]];
+  }
+}
+
+async function main() {
+  const { source: bundleSource, bundles } = loadBundles(ROOT);
+  let background = await busyCores();
+  say(`background load: ${background.toFixed(2)} cores busy before the run`);
+  for (let waited = 0; background > 0.25 && waited < num('BENCH_WAIT_IDLE', 0); waited += 10) {
+    say('waiting for the machine to become idle (BENCH_WAIT_IDLE)');
+    await new Promise((resolve) => setTimeout(resolve, 7000));
+    background = await busyCores();
+  }
+  if (background > 0.25) {
+    say('warning: the machine is not idle; other work will lower the figures');
+  }
+  const postgres = await postgresVersion(DB_SERVER);
+  await createDatabase(DB_SERVER, dbName);
+  dbCreated = true;
+  say(`database ${dbName} created on PostgreSQL ${postgres}; server log in ${logFile}`);
+
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const clientId = randomUUID();
+  const clientSecret = randomBytes(24).toString('hex');
+  const started = performance.now();
+  server = spawnServer({
+    root: ROOT,
+    port,
+    logFile,
+    env: {
+      DATABASE_URL: databaseUrl(DB_SERVER, dbName),
+      REDIS_URL,
+      BASE_URL: `${origin}/`,
+      ADMIN_CLIENT_ID: clientId,
+      ADMIN_CLIENT_SECRET: clientSecret,
+      FHIR_PROFILES_DIR: path.join(ROOT, 'fhir-profiles'),
+      LOG_LEVEL: 'warn',
+    },
+  });
+  try {
+    await waitHealthy(server, port, num('BENCH_START_TIMEOUT', 180) * 1000);
+  } catch (err) {
+    throw new Error(`${err.message}; last lines of ${logFile}:\n${tail(logFile)}`);
+  }
+  const startSeconds = (performance.now() - started) / 1000;
+  say(`server healthy on ${origin} after ${startSeconds.toFixed(1)} s`);
+  const token = await getToken(`${origin}/`, clientId, clientSecret);
+
+  // One create by hand first, so a broken server fails here with its answer, not after 10 s of 4xx.
+  const probe = await fetch(`${origin}/fhir/R4/Patient`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+    body: JSON.stringify(makePatient(`${runTag}probe`, 0)),
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (probe.status !== 201) {
+    throw new Error(`POST /fhir/R4/Patient answered ${probe.status}: ${(await probe.text()).slice(0, 500)}`);
+  }
+  await probe.arrayBuffer();
+
+  stats = await openStats(databaseUrl(DB_SERVER, dbName));
+  const common = {
+    origin,
+    token,
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+    warmup: WARMUP,
+    serverPid: server.pid,
+    stats,
+  };
+  const created = [];
+  const results = {};
+  const phase = async (key, name, requests) => {
+    say(`${name}: ${WARMUP} s warm-up + ${SECONDS} s at ${CONNECTIONS} connections`);
+    results[key] = await httpPhase(name, common, requests);
+    const r = results[key];
+    say(`  ${Math.round(r.rate)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors}; CPU ${formatCpu(r.cpu)}`);
+  };
+  await phase('create', 'Create Patient', createRequests(runTag, created));
+  if (created.length === 0) {
+    throw new Error('no patient was created; nothing to read or search');
+  }
+  shuffle(created);
+  const sample = created[0];
+  const tokenHits = await countMatches(origin, token, tokenSearchPath(runTag, sample));
+  const nameHits = await countMatches(origin, token, nameSearchPath(sample));
+  const matches = `${tokenHits} entries for an identifier, ${nameHits} for a name prefix (first page)`;
+  const notes = [];
+  if (tokenHits !== 1 || nameHits === 0) {
+    notes.push(`searches do not find the created patients (${matches}): their figures measure misses`);
+  }
+  say(`searches return ${matches}`);
+  await phase('read', 'Read Patient by id', readRequests(created));
+  await phase('token', 'Search identifier (token)', tokenSearchRequests(runTag, created));
+  await phase('name', 'Search name prefix (string)', nameSearchRequests(created));
+
+  const workers = CONNECTIONS;
+  say(`Transaction ingest: ${bundles.length} bundles (${bundleSource}), ${workers} workers`);
+  results.ingest = await ingestPhase({ ...common, workers }, bundles);
+  const ing = results.ingest;
+  say(`  ${Math.round(ing.rate)} resources/s, per bundle p50 ${Math.round(ing.p50)} ms, p99 ${Math.round(ing.p99)} ms`);
+  say(`  errors ${ing.errors}; CPU ${formatCpu(ing.cpu)}`);
+
+  await stats.close();
+  stats = null;
+  say('stopping the server for the raw PostgreSQL ceiling');
+  await stopServer(server);
+  say(`pgbench: insert then select, ${SECONDS} s each, ${CONNECTIONS} clients, prepared`);
+  const raw = await pgbenchCeilings({
+    dbUrl: databaseUrl(DB_SERVER, dbName),
+    clients: CONNECTIONS,
+    threads: 2,
+    seconds: SECONDS,
+  });
+
+  const errors = Object.values(results).reduce((sum, r) => sum + r.errors, 0);
+  const info = {
+    date: new Date(),
+    commit: gitCommit(ROOT),
+    machine: machineInfo(),
+    postgres,
+    background,
+    command: 'npm run bench',
+    options: `${CONNECTIONS} connections, pipelining 1, ${SECONDS} s per phase after ${WARMUP} s warm-up`,
+    startSeconds,
+    created: created.length,
+    matches,
+    notes,
+    bundleSource,
+    workers,
+    results,
+    raw,
+    errors,
+  };
+  console.log(`\n${resultsTable(results, raw)}\n`);
+  if (env.BENCH_NO_DOC !== '1') {
+    appendToDoc(path.join(ROOT, 'docs', 'benchmarks.md'), runMarkdown(info));
+    say('added this run to docs/benchmarks.md');
+  }
+  for (const note of notes) {
+    say(`FLAGGED: ${note}`);
+  }
+  if (errors > 0) {
+    say(`FLAGGED: ${errors} failed requests; see the Errors column`);
+    process.exitCode = 1;
+  }
+}
+
+try {
+  await main();
+} catch (err) {
+  say(`failed: ${err.stack ?? err}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+  if (!process.exitCode) {
+    rmSync(logFile, { force: true });
+  }
+  clearTimeout(watchdog);
+}
