@@ -12,6 +12,28 @@ export type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 pg.types.setTypeParser(pg.types.builtins.TIMESTAMPTZ, (v) => v);
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => v);
 
+const statementNames = new Map<string, string>();
+/** Bounds the statements each connection keeps prepared; later shapes run unprepared. */
+const MAX_PREPARED_STATEMENTS = 2000;
+
+/**
+ * Runs a query as a named prepared statement, so PostgreSQL parses and analyses each distinct
+ * SQL text once per connection instead of on every call. Tiba's SQL texts are shapes with bind
+ * parameters (values never enter the text), so the number of distinct texts stays small.
+ */
+export function queryPrepared<R extends pg.QueryResultRow>(
+  db: Queryable,
+  text: string,
+  values: unknown[]
+): Promise<pg.QueryResult<R>> {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < MAX_PREPARED_STATEMENTS) {
+    name = `tiba_${statementNames.size}`;
+    statementNames.set(text, name);
+  }
+  return db.query<R>(name ? { name, text, values } : { text, values });
+}
+
 export function createPool(databaseUrl: string, max: number): pg.Pool {
   const pool = new pg.Pool({ connectionString: databaseUrl, max, idleTimeoutMillis: 30_000 });
   // An idle client losing its connection must not crash the process.

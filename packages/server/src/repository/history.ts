@@ -1,7 +1,7 @@
 import type { WithId } from '@medplum/core';
 import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
-import type { Queryable } from '../infra/postgres.js';
+import { type Queryable, queryPrepared } from '../infra/postgres.js';
 
 /** Which history: instance (type + id), type (type only) or system (neither). */
 export interface HistoryQuery {
@@ -56,7 +56,7 @@ export async function readHistoryBundle<T extends Resource>(
       to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS last_updated FROM resource_history
     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
     ORDER BY last_updated DESC, version_id DESC LIMIT $${values.length - 1} OFFSET $${values.length}`;
-  const result = await db.query<HistoryRow>(sql, values);
+  const result = await queryPrepared<HistoryRow>(db, sql, values);
   const rows = result.rows.slice(0, count);
   const bundle: Bundle<WithId<T>> = {
     resourceType: 'Bundle',

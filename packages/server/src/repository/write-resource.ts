@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type { Queryable } from '../infra/postgres.js';
+import { type Queryable, queryPrepared } from '../infra/postgres.js';
 import { computeSearchRows } from './search/index-values.js';
 import { appendSearchRowDeletes, appendSearchRowInserts } from './search/write-rows.js';
 
@@ -42,7 +42,7 @@ export async function writeVersion(db: Queryable, version: VersionToWrite, repla
     ctes.push(...appendSearchRowInserts(computeSearchRows(resource), resourceType, id, values));
   }
   const sql = `WITH ${ctes.map((body, i) => `w${i} AS (${body})`).join(',\n')} SELECT 1`;
-  await db.query(sql, values);
+  await queryPrepared(db, sql, values);
 }
 
 /** The current row of a resource, locked for the rest of the transaction when `forUpdate`. */
@@ -58,7 +58,8 @@ export async function selectCurrent(
   id: string,
   forUpdate: boolean
 ): Promise<CurrentRow | undefined> {
-  const result = await db.query<{ version_id: string; deleted: boolean; content: string | null }>(
+  const result = await queryPrepared<{ version_id: string; deleted: boolean; content: string | null }>(
+    db,
     `SELECT version_id, deleted, content FROM resource WHERE resource_type = $1 AND id = $2${forUpdate ? ' FOR UPDATE' : ''}`,
     [resourceType, id]
   );
