@@ -33,10 +33,10 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     ADMIN_CLIENT_SECRET: TEST_CLIENT_SECRET,
     ADMIN_PASSWORD: 'test-admin-password',
     DATABASE_POOL_SIZE: '8',
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
   });
-  const server = await createServer(config, { logger: false });
+  const server = await createServer(config, { logger: Boolean(process.env.TEST_LOG_LEVEL) });
   const app = server.app;
   const tokenResponse = await app.inject({
     method: 'POST',

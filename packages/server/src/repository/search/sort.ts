@@ -56,9 +56,12 @@ function sortKey(ctx: CompileContext, types: string[], rule: SortRule): string |
   }
   const a = ctx.params.alias('s');
   const fn = rule.descending ? 'max' : 'min';
+  // The code is a known parameter's (checked above), so it is inlined: a bind parameter here
+  // would be unreferenced in the count query, which shares the WHERE but not the ORDER BY.
+  const code = `'${param.code.replaceAll("'", "''")}'`;
   const col = rule.descending ? column.desc : column.asc;
   return (
     `(SELECT ${fn}(${a}.${col}) FROM ${column.table} ${a} WHERE ${a}.resource_type = r.resource_type` +
-    ` AND ${a}.resource_id = r.id AND ${a}.code = ${ctx.params.bind(rule.code)}) ${direction} NULLS LAST`
+    ` AND ${a}.resource_id = r.id AND ${a}.code = ${code}) ${direction} NULLS LAST`
   );
 }
