@@ -66,7 +66,7 @@ describe('compileSearch', () => {
     const search = compile('Patient?_sort=-birthdate,_lastUpdated');
     expect(squash(search.orderBy)).toBe(
       'ORDER BY (SELECT max(s1.end_at) FROM search_date s1 WHERE s1.resource_type = r.resource_type' +
-        ' AND s1.resource_id = r.id AND s1.code = 'birthdate') DESC NULLS LAST, r.last_updated ASC, r.id'
+        " AND s1.resource_id = r.id AND s1.code = 'birthdate') DESC NULLS LAST, r.last_updated ASC, r.id"
     );
   });
 
