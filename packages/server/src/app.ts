@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import formBody from '@fastify/formbody';
 import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
@@ -27,6 +28,9 @@ export interface AppDeps {
   /** Build expensive caches (the GraphQL schema) in the background once ready. */
   warmUp?: boolean;
 }
+
+/** @tiba/server's version, from its package.json (the same path from src/ and dist/). */
+const SERVER_VERSION: string = createRequire(import.meta.url)('../package.json').version;
 
 const JSON_TYPES = [
   'application/json',
@@ -107,7 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const verifier = new AccessTokenVerifier(keys, issuer);
   let capabilityStatement: Resource | undefined;
   const getCapabilityStatement = (): Resource =>
-    (capabilityStatement ??= buildCapabilityStatement({ baseUrl: config.baseUrl, version: '0.1.0' }));
+    (capabilityStatement ??= buildCapabilityStatement({ baseUrl: config.baseUrl, version: SERVER_VERSION }));
   const router = createFhirRouter((err) => app.log.error({ err }, 'FHIR handler failed'));
   if (deps.warmUp) {
     app.addHook('onReady', async () => {
