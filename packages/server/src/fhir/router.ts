@@ -7,6 +7,7 @@ import type { PostgresRepository } from '../repository/repository.js';
 import { parseSearchQuery } from '../repository/search/execute.js';
 import { registerExpandOperation } from './operations/expand.js';
 import { registerValidateOperation } from './operations/validate.js';
+import { withResolvedConditionals } from './transaction-conditionals.js';
 
 /**
  * The table of FHIR interactions: FhirRouter's own routes plus what Tiba adds (type and
@@ -19,6 +20,7 @@ export function createFhirRouter(onServerError: (err: unknown) => void): FhirRou
   router.add('GET', ':resourceType/_history', historyHandler, 'history-type');
   registerValidateOperation(router);
   registerExpandOperation(router);
+  resolveTransactionConditionals(router);
   translateErrors(router, onServerError);
   return router;
 }
@@ -45,6 +47,19 @@ function translateErrors(router: FhirRouter, onServerError: (err: unknown) => vo
         return [outcome];
       }
     };
+  }
+}
+
+/**
+ * FhirRouter's batch processor refuses transactions with conditional entries past 8 entries
+ * (it would run them SERIALIZABLE). Tiba resolves those entries first, in one serializable
+ * transaction the processor joins (transaction-conditionals.ts).
+ */
+function resolveTransactionConditionals(router: FhirRouter): void {
+  for (const route of router.router.routes) {
+    if (route.data?.interaction === 'batch') {
+      route.handler = withResolvedConditionals(route.handler);
+    }
   }
 }
 
