@@ -19,7 +19,8 @@ export interface VersionToWrite {
 /**
  * Writes a version in ONE statement: the current row, the history row and the search index
  * rows. A single statement is atomic on its own, so a plain create needs no BEGIN/COMMIT.
- * `replace` says whether a current row exists already (update, delete, re-create after delete).
+ * `replace` says whether a current row exists already (update, delete, re-create after delete):
+ * it keeps its `sid`, and its previous search rows are deleted in the same statement.
  */
 export async function writeVersion(db: Queryable, version: VersionToWrite, replace: boolean): Promise<void> {
   const { resourceType, id, versionId, lastUpdated, projectId, method, resource } = version;
@@ -27,21 +28,20 @@ export async function writeVersion(db: Queryable, version: VersionToWrite, repla
   const values: unknown[] = [resourceType, id, versionId, lastUpdated, projectId ?? null, content, method];
   const current = replace
     ? `UPDATE resource SET version_id = $3, last_updated = $4, project_id = $5, content = $6, deleted = $6::text IS NULL
-       WHERE resource_type = $1 AND id = $2`
+       WHERE resource_type = $1 AND id = $2 RETURNING sid`
     : `INSERT INTO resource (resource_type, id, version_id, last_updated, project_id, content, deleted)
-       VALUES ($1, $2, $3, $4, $5, $6, $6::text IS NULL)`;
+       VALUES ($1, $2, $3, $4, $5, $6, $6::text IS NULL) RETURNING sid`;
   const ctes = [
-    current,
     `INSERT INTO resource_history (version_id, resource_type, id, last_updated, project_id, method, content)
      VALUES ($3, $1, $2, $4, $5, $7, $6)`,
   ];
   if (replace) {
-    ctes.push(...appendSearchRowDeletes(resourceType, id, values));
+    ctes.push(...appendSearchRowDeletes('r'));
   }
   if (resource) {
-    ctes.push(...appendSearchRowInserts(computeSearchRows(resource), resourceType, id, values));
+    ctes.push(...appendSearchRowInserts(computeSearchRows(resource), resourceType, 'r', values));
   }
-  const sql = `WITH ${ctes.map((body, i) => `w${i} AS (${body})`).join(',\n')} SELECT 1`;
+  const sql = `WITH r AS (${current}),\n${ctes.map((body, i) => `w${i} AS (${body})`).join(',\n')} SELECT 1`;
   await queryPrepared(db, sql, values);
 }
 

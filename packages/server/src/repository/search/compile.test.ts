@@ -16,14 +16,20 @@ function compile(url: string) {
 const squash = (sql: string) => sql.replace(/\s+/g, ' ');
 
 describe('compileSearch', () => {
-  test('string prefix: normalized LIKE on the index, values bound', () => {
+  test('string prefix: a normalized range on the index (usable by generic plans), values bound', () => {
     const search = compile('Patient?name=Zoë');
     expect(squash(search.where)).toBe(
       'r.resource_type = $1 AND EXISTS (SELECT 1 FROM search_string i1 WHERE i1.resource_type = $1' +
-        ' AND i1.resource_id = r.id AND i1.code = $2 AND (i1.norm LIKE $3)) AND NOT r.deleted'
+        ' AND i1.resource_sid = r.sid AND i1.code = $2 AND (i1.norm ~>=~ $3 AND i1.norm ~<~ $4)) AND NOT r.deleted'
     );
-    expect(search.params.values).toEqual(['Patient', 'name', 'zoe%']);
+    expect(search.params.values).toEqual(['Patient', 'name', 'zoe', 'zof']);
     expect(search.orderBy).toBe('ORDER BY r.id');
+  });
+
+  test('string :contains: whole values only (the trigram index is on them)', () => {
+    const search = compile('Patient?name:contains=ül,x');
+    expect(search.where).toContain('i1.whole AND ((i1.norm LIKE $3) OR (i1.norm LIKE $4))');
+    expect(search.params.values).toEqual(['Patient', 'name', '%ul%', '%x%']);
   });
 
   test('token system|code and plain codes', () => {
@@ -56,17 +62,18 @@ describe('compileSearch', () => {
     const search = compileSearch(options, parseSearchQuery('Observation', { 'subject:Patient.name': 'x' }));
     expect(squash(search.where)).toContain(
       'EXISTS (SELECT 1 FROM search_reference c1 JOIN resource r2 ON r2.resource_type = c1.target_type' +
-        ' AND r2.id = c1.target_id AND NOT r2.deleted WHERE c1.resource_type = $1 AND c1.resource_id = r.id' +
+        ' AND r2.id = c1.target_id AND NOT r2.deleted WHERE c1.resource_type = $1 AND c1.resource_sid = r.sid' +
         ' AND c1.code = $3 AND c1.target_type = $2 AND EXISTS (SELECT 1 FROM search_string i3' +
-        ' WHERE i3.resource_type = $2 AND i3.resource_id = r2.id AND i3.code = $4 AND (i3.norm LIKE $5)))'
+        ' WHERE i3.resource_type = $2 AND i3.resource_sid = r2.sid AND i3.code = $4' +
+        ' AND (i3.norm ~>=~ $5 AND i3.norm ~<~ $6)))'
     );
   });
 
   test('_sort uses the smallest/largest index value, then the id', () => {
     const search = compile('Patient?_sort=-birthdate,_lastUpdated');
     expect(squash(search.orderBy)).toBe(
-      'ORDER BY (SELECT max(s1.end_at) FROM search_date s1 WHERE s1.resource_type = r.resource_type' +
-        " AND s1.resource_id = r.id AND s1.code = 'birthdate') DESC NULLS LAST, r.last_updated ASC, r.id"
+      "ORDER BY (SELECT max(s1.end_at) FROM search_date s1 WHERE s1.resource_sid = r.sid AND s1.code = 'birthdate')" +
+        ' DESC NULLS LAST, r.last_updated ASC, r.id'
     );
   });
 

@@ -16,8 +16,8 @@ import type {
 import { parseDateRange } from './date-range.js';
 import { numberRange } from './number-range.js';
 import { parseReferenceTarget } from './reference-string.js';
-import { emptySearchRows, type SearchRows } from './rows.js';
-import { MAX_STRING_VALUE_CHARS, normalizeString, truncate } from './text.js';
+import { emptySearchRows, type SearchRows, type StringRow } from './rows.js';
+import { MAX_INDEXED_CHARS, MAX_STRING_VALUE_CHARS, normalizeString, truncate } from './text.js';
 
 /** The SearchParameter types that have an index table (composite and special do not). */
 export type IndexedParamType = 'token' | 'string' | 'date' | 'number' | 'quantity' | 'reference' | 'uri';
@@ -28,10 +28,17 @@ const NUMERIC_MAX = 'Infinity';
 /** Suffix of the token rows that make `reference:identifier=system|value` searchable. */
 export const IDENTIFIER_SUFFIX = ':identifier';
 
+/** The parts of a name or address that string search matches one by one, in the order written. */
+export const PART_ELEMENTS: Record<'HumanName' | 'Address', string[]> = {
+  HumanName: ['prefix', 'given', 'family', 'suffix'],
+  Address: ['line', 'city', 'district', 'state', 'postalCode', 'country'],
+};
+
 /** Accumulates one resource's search rows, dropping exact duplicates as they arrive. */
 export class RowCollector {
   readonly rows: SearchRows = emptySearchRows();
   private readonly seen = new Set<string>();
+  private readonly strings = new Map<string, StringRow[]>();
 
   /** Adds the rows for one value produced by a SearchParameter expression. */
   add(code: string, type: IndexedParamType, tv: TypedValue): void {
@@ -128,37 +135,53 @@ export class RowCollector {
     }
   }
 
-  string(code: string, value: string | undefined): void {
+  /**
+   * One row per distinct string value of a parameter. `whole = false` for a part of a name or
+   * address, `part` names its element (see StringRow). A value met twice keeps one row, which is
+   * whole if either was and takes the part name when it had none; different parts stay apart.
+   */
+  string(code: string, value: string | undefined, whole = true, part: string | null = null): void {
     if (!value) {
       return;
     }
     const stored = truncate(value, MAX_STRING_VALUE_CHARS);
-    this.push('s', [code, stored], () => this.rows.string.push({ code, value: stored, norm: normalizeString(value) }));
+    const key = `${code}\u0001${stored}`;
+    const same = this.strings.get(key) ?? [];
+    const row = part === null ? same[0] : (same.find((r) => r.part === part) ?? same.find((r) => r.part === null));
+    if (row) {
+      row.whole ||= whole;
+      row.part ??= part;
+      return;
+    }
+    const added = { code, value: stored, norm: normalizeString(value), whole, part };
+    this.strings.set(key, [...same, added]);
+    this.rows.string.push(added);
   }
 
   private addStringValue(code: string, tv: TypedValue): void {
     const v = tv.value;
-    if (tv.type === 'HumanName') {
-      const name = v as HumanName;
-      const parts = [...(name.prefix ?? []), ...(name.given ?? []), name.family, ...(name.suffix ?? [])];
-      this.addParts(code, parts, name.text, ' ');
-    } else if (tv.type === 'Address') {
-      const a = v as Address;
-      const parts = [...(a.line ?? []), a.city, a.district, a.state, a.postalCode, a.country];
-      this.addParts(code, parts, a.text, ', ');
+    if (tv.type === 'HumanName' || tv.type === 'Address') {
+      const record = v as Record<string, string | string[] | undefined>;
+      const parts = PART_ELEMENTS[tv.type].flatMap((name) => [record[name] ?? []].flat().map((p) => [name, p]));
+      this.addParts(code, parts, (v as HumanName | Address).text, tv.type === 'HumanName' ? ' ' : ', ');
     } else if (typeof v === 'string') {
       this.string(code, v);
     }
   }
 
-  /** Each part is searchable on its own (prefix match), and so is the full text. */
-  private addParts(code: string, parts: (string | undefined)[], text: string | undefined, separator: string): void {
-    const present = parts.filter((p): p is string => !!p);
-    for (const part of present) {
-      this.string(code, part);
+  /**
+   * Each part is searchable on its own (prefix match), and so is the full text. Parts are not
+   * whole values unless the joined text is too long to be indexed in full.
+   */
+  private addParts(code: string, parts: string[][], text: string | undefined, separator: string): void {
+    const present = parts.filter(([, value]) => !!value);
+    const joined = present.map(([, value]) => value).join(separator);
+    const partsWhole = normalizeString(joined).length >= MAX_INDEXED_CHARS;
+    for (const [name, value] of present) {
+      this.string(code, value, partsWhole, name);
     }
     this.string(code, text);
-    this.string(code, present.join(separator));
+    this.string(code, joined);
   }
 
   date(code: string, start: string, end: string): void {
@@ -277,8 +300,14 @@ export class RowCollector {
       const target = parseReferenceTarget(ref.reference);
       this.reference(code, ref.reference, target?.type ?? null, target?.id ?? null);
     }
-    if (ref.identifier) {
-      this.token(code + IDENTIFIER_SUFFIX, ref.identifier.system, ref.identifier.value, undefined);
+    this.addReferenceIdentifier(code, tv);
+  }
+
+  /** The token row that makes `code:identifier=system|value` find a Reference by its identifier. */
+  addReferenceIdentifier(code: string, tv: TypedValue): void {
+    const identifier = tv.type === 'Reference' ? (tv.value as Reference | undefined)?.identifier : undefined;
+    if (identifier) {
+      this.token(code + IDENTIFIER_SUFFIX, identifier.system, identifier.value, undefined);
     }
   }
 }

@@ -11,8 +11,9 @@ import {
 import type { Resource, SearchParameter } from '@medplum/fhirtypes';
 import { getExpressionRoots, hasRoot } from './expression-roots.js';
 import { compileFastPath, type FastPath } from './fast-path.js';
-import { type IndexedParamType, RowCollector } from './index-convert.js';
+import { IDENTIFIER_SUFFIX, type IndexedParamType, RowCollector } from './index-convert.js';
 import type { SearchRows } from './rows.js';
+import { findSharedRows, type RowSource } from './shared-rows.js';
 
 /** A SearchParameter ready for indexing: parsed once, with the properties it depends on. */
 interface IndexedParam {
@@ -23,6 +24,18 @@ interface IndexedParam {
   fast: FastPath | undefined;
   /** Top-level properties read by the expression; undefined means "always evaluate". */
   roots: { name: string; isChoice: boolean }[] | undefined;
+  /** `identifiers`: the other rows are another parameter's (see shared-rows.ts), `:identifier` rows are its own. */
+  rows: 'all' | 'identifiers';
+}
+
+/** What indexing and search need to know about one resource type's parameters. */
+interface TypeIndex {
+  /** Number of SearchParameters of the type when built: the index is rebuilt when it changes. */
+  count: number;
+  /** The parameters that write rows. */
+  params: IndexedParam[];
+  /** Parameters whose rows another parameter writes. */
+  shared: Map<string, RowSource>;
 }
 
 const INDEXED_TYPES = new Set(['token', 'string', 'date', 'number', 'quantity', 'reference', 'uri']);
@@ -30,7 +43,7 @@ const INDEXED_TYPES = new Set(['token', 'string', 'date', 'number', 'quantity', 
 /** `_id` and `_lastUpdated` are columns of the resource table, not index rows. */
 const COLUMN_PARAMS = new Set(['_id', '_lastUpdated']);
 
-const cache = new Map<string, { count: number; params: IndexedParam[] }>();
+const cache = new Map<string, TypeIndex>();
 
 /**
  * Computes the search index rows of a resource: every SearchParameter of its type is evaluated
@@ -54,8 +67,24 @@ export function computeSearchRowsWith(resource: Resource, useFastPaths: boolean)
     }
     const values = useFastPaths && param.fast ? param.fast(resource) : evaluate(param, input, variables);
     for (const value of values) {
-      collector.add(param.code, param.type, value);
+      if (param.rows === 'all') {
+        collector.add(param.code, param.type, value);
+      } else {
+        collector.addReferenceIdentifier(param.code, value);
+      }
     }
+  }
+  return collector.rows;
+}
+
+/** The rows parameter `code` would write on its own, even when it shares another's (tests compare the two). */
+export function computeOwnRows(resource: Resource, code: string): SearchRows {
+  const sp = getSearchParameters(resource.resourceType)?.[code];
+  const param = sp && toIndexedParam(resource.resourceType, sp);
+  const collector = new RowCollector();
+  const input = [toTypedValue(resource)];
+  for (const value of param ? (param.fast?.(resource) ?? evaluate(param, input, { '%resource': input[0] })) : []) {
+    collector.add(code, param?.type as IndexedParamType, value);
   }
   return collector.rows;
 }
@@ -70,23 +99,63 @@ function evaluate(param: IndexedParam, input: TypedValue[], variables: Record<st
   }
 }
 
-/** The indexed parameters of a type, rebuilt when SearchParameters are added to the schema. */
+/** The parameters of a type that write index rows, rebuilt when SearchParameters are added to the schema. */
 export function getIndexedParams(resourceType: string): IndexedParam[] {
+  return getTypeIndex(resourceType).params;
+}
+
+/**
+ * Where the rows of a parameter (or of `code:identifier`, a reference's identifiers) are stored:
+ * under its own code, or under another parameter's (see shared-rows.ts). Search reads them there.
+ */
+export function getRowSource(resourceType: string, code: string): RowSource {
+  const shared = getTypeIndex(resourceType).shared;
+  if (code.endsWith(IDENTIFIER_SUFFIX)) {
+    const source = shared.get(code.slice(0, -IDENTIFIER_SUFFIX.length));
+    const owner = source && (source.identifiersOf ?? source.code);
+    return { code: owner ? owner + IDENTIFIER_SUFFIX : code };
+  }
+  return shared.get(code) ?? { code };
+}
+
+function getTypeIndex(resourceType: string): TypeIndex {
   const all = getSearchParameters(resourceType) ?? {};
   const count = Object.keys(all).length;
   const cached = cache.get(resourceType);
   if (cached && cached.count === count) {
-    return cached.params;
+    return cached;
   }
-  const params: IndexedParam[] = [];
-  for (const sp of Object.values(all)) {
+  const candidates = Object.values(all).flatMap((sp) => {
     const param = toIndexedParam(resourceType, sp);
-    if (param) {
-      params.push(param);
+    return param ? [{ param, sp }] : [];
+  });
+  const shared = findSharedRows(
+    candidates.map(({ param, sp }) => ({
+      code: param.code,
+      type: param.type,
+      expression: param.expression.toString(),
+      elementTypes: getElementTypes(resourceType, sp),
+    }))
+  );
+  const params = candidates.flatMap(({ param }) => {
+    const source = shared.get(param.code);
+    if (!source) {
+      return [param];
     }
+    return source.identifiersOf === param.code ? [{ ...param, rows: 'identifiers' as const }] : [];
+  });
+  const index = { count, params, shared };
+  cache.set(resourceType, index);
+  return index;
+}
+
+function getElementTypes(resourceType: string, sp: SearchParameter): string[] | undefined {
+  try {
+    const elements = getSearchParameterDetails(resourceType, sp).elementDefinitions;
+    return elements?.flatMap((e) => e.type?.map((t) => t.code) ?? []);
+  } catch {
+    return undefined;
   }
-  cache.set(resourceType, { count, params });
-  return params;
 }
 
 function toIndexedParam(resourceType: string, sp: SearchParameter): IndexedParam | undefined {
@@ -103,7 +172,7 @@ function toIndexedParam(resourceType: string, sp: SearchParameter): IndexedParam
     isChoice: !!elements?.[`${name}[x]`],
   }));
   const fast = compileFastPath(expression.child, resourceType);
-  return { code: sp.code, type: sp.type as IndexedParamType, expression, fast, roots };
+  return { code: sp.code, type: sp.type as IndexedParamType, expression, fast, roots, rows: 'all' };
 }
 
 /** Medplum's details narrow `A.x | B.y` to this type's branch; fall back to the full text. */

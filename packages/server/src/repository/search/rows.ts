@@ -21,11 +21,18 @@ export interface TokenRow {
   text: string | null;
 }
 
-/** `value` as written; `norm` lower-cased with accents removed, for prefix and `:contains` search. */
+/**
+ * `value` as written; `norm` lower-cased with accents removed, for prefix and `:contains` search.
+ * `whole` is false for a part of a HumanName or Address: prefix search matches every part, while
+ * `:contains` only needs the whole value, which contains its parts. `part` names the element a
+ * part came from (`family`, `city`), so that `family` or `address-city` can search these rows.
+ */
 export interface StringRow {
   code: string;
   value: string;
   norm: string;
+  whole: boolean;
+  part: string | null;
 }
 
 /** Every date, dateTime, instant and Period is stored as the range it covers (ISO strings). */

@@ -35,6 +35,10 @@ const patients: Patient[] = [
       { system: 'http://other', value: 'X1' },
     ],
     name: [{ given: ['John'], family: 'Smith' }],
+    telecom: [
+      { system: 'phone', value: '+254700000002' },
+      { system: 'email', value: 'john@example.org' },
+    ],
     gender: 'male',
     birthDate: '1980-02-17',
     generalPractitioner: [{ reference: 'Practitioner/pr2' }],
@@ -43,6 +47,7 @@ const patients: Patient[] = [
     resourceType: 'Patient',
     id: 'p3',
     name: [{ given: ['Johnny'], family: 'Appleseed' }],
+    address: [{ line: ['1 Main St'], city: 'Nairobi', country: 'KE' }],
     gender: 'male',
     birthDate: '2024-05',
     generalPractitioner: [{ identifier: { system: 'http://npi', value: '777' } }],
@@ -54,6 +59,7 @@ const patients: Patient[] = [
     name: [{ given: ['Amina'], family: 'Otieno' }],
     birthDate: '1990',
     active: false,
+    telecom: [{ system: 'phone', value: '+254700000004' }],
     // An absolute reference to this server names the same target as `Practitioner/pr1`.
     generalPractitioner: [{ reference: 'http://localhost:8103/fhir/R4/Practitioner/pr1' }],
   },
@@ -121,6 +127,13 @@ const others: Resource[] = [
     status: 'final',
     subject: { reference: 'Patient/p2' },
     prediction: [{ probabilityDecimal: 0.25 }],
+  },
+  // A subject that is not a Patient: `subject` finds it, `patient` (subject where it names a Patient) does not.
+  {
+    resourceType: 'RiskAssessment',
+    id: 'ra3',
+    status: 'final',
+    subject: { reference: 'Group/g1', identifier: { system: 'http://groups', value: 'g1' } },
   },
 ];
 

@@ -18,12 +18,15 @@ let pool: Pool;
 /** Writes a resource row and its index rows in one statement, as the repository does. */
 async function insert(resource: Resource, lastUpdated: string, deleted = false): Promise<void> {
   const values: unknown[] = [resource.resourceType, resource.id, JSON.stringify(resource), lastUpdated, deleted];
-  const ctes = [
-    `INSERT INTO resource (resource_type, id, version_id, last_updated, content, deleted)
-     VALUES ($1, $2, gen_random_uuid(), $4, $3, $5)`,
-    ...appendSearchRowInserts(computeSearchRows(resource), resource.resourceType, resource.id as string, values),
-  ];
-  await pool.query(`WITH ${ctes.map((body, i) => `w${i} AS (${body})`).join(', ')} SELECT 1`, values);
+  const current = `INSERT INTO resource (resource_type, id, version_id, last_updated, content, deleted)
+     VALUES ($1, $2, gen_random_uuid(), $4, $3, $5) RETURNING sid`;
+  const ctes = appendSearchRowInserts(computeSearchRows(resource), resource.resourceType, 'r', values);
+  await pool.query(withResource(current, ctes), values);
+}
+
+/** One statement: the resource write as CTE `r` (returning its sid), then the other CTEs. */
+function withResource(current: string, ctes: string[]): string {
+  return `WITH r AS (${current})${ctes.map((body, i) => `, w${i} AS (${body})`).join('')} SELECT 1`;
 }
 
 /** Just enough repository for getExtraEntries: search through executeSearch, reads by SELECT. */
@@ -140,12 +143,16 @@ describe('string', () => {
     expect(await sortedIds('Patient?name=john')).toEqual(['p2', 'p3']);
     expect(await sortedIds('Patient?family=smi')).toEqual(['p2']);
     expect(await sortedIds('Patient?name=smith,otieno')).toEqual(['p2', 'p4']);
+    expect(await sortedIds('Patient?name=m_l,%25,jo%25')).toEqual([]);
   });
   test(':exact and :contains', async () => {
     expect(await sortedIds('Patient?name:exact=John')).toEqual(['p2']);
     expect(await sortedIds('Patient?name:exact=john')).toEqual([]);
     expect(await sortedIds('Patient?name:contains=PPL')).toEqual(['p3']);
     expect(await sortedIds('Patient?name:contains=%')).toEqual([]);
+    expect(await sortedIds('Patient?name:contains=ÜLL,xyz')).toEqual(['p1']);
+    expect(await sortedIds('Patient?given:contains=ohn')).toEqual(['p2', 'p3']);
+    expect(await sortedIds('Organization?name:contains=hosp')).toEqual(['o1']);
   });
 });
 
@@ -224,6 +231,53 @@ describe('reference', () => {
     expect(await sortedIds('Patient?general-practitioner=Practitioner/pr1')).toEqual(['p1', 'p4']);
     expect(await sortedIds(`Patient?general-practitioner=${BASE}fhir/R4/Practitioner/pr1`)).toEqual(['p1', 'p4']);
     expect(await sortedIds('Patient?general-practitioner:identifier=http://npi|777')).toEqual(['p3']);
+  });
+});
+
+// Parameters whose values another parameter's rows hold (shared-rows.ts) search those rows.
+describe('parameters that share rows', () => {
+  test('same expression: phonetic reads the name rows, in filters, chains and _sort', async () => {
+    expect(await sortedIds('Patient?phonetic=appl')).toEqual(['p3']);
+    expect(await sortedIds('Patient?phonetic:contains=ULL')).toEqual(['p1']);
+    expect(await sortedIds('Observation?patient.phonetic=apple')).toEqual(['ob5', 'ob6']);
+    expect(await ids('Patient?_sort=phonetic')).toEqual(await ids('Patient?_sort=name'));
+  });
+  test('subset by part: family, given and address-city read the part rows of name and address', async () => {
+    expect(await sortedIds('Patient?family=smi,otie')).toEqual(['p2', 'p4']);
+    expect(await sortedIds('Patient?family=john')).toEqual([]);
+    expect(await sortedIds('Patient?family:exact=Smith')).toEqual(['p2']);
+    expect(await sortedIds('Patient?family:contains=EED')).toEqual(['p3']);
+    expect(await sortedIds('Patient?family:contains=john')).toEqual([]);
+    expect(await sortedIds('Patient?address=1%20main,xyz')).toEqual(['p3']);
+    expect(await sortedIds('Patient?address-city=nai')).toEqual(['p3']);
+    expect(await sortedIds('Patient?address-city=ke')).toEqual([]);
+    expect(await sortedIds('Patient?address-country=ke&address-city:contains=robi')).toEqual(['p3']);
+    expect(await sortedIds('Patient?address-city:missing=true')).toEqual(['p1', 'p2', 'p4']);
+    expect(await sortedIds('Observation?patient.given=amina,zo')).toEqual(['ob1', 'ob2']);
+  });
+  test('subset by system: phone and email read the telecom rows of that system', async () => {
+    expect(await sortedIds('Patient?phone=%2B254700000002')).toEqual(['p2']);
+    expect(await sortedIds('Patient?phone=john@example.org')).toEqual([]);
+    expect(await sortedIds('Patient?email=john@example.org')).toEqual(['p2']);
+    expect(await sortedIds('Patient?telecom=john@example.org')).toEqual(['p2']);
+    expect(await sortedIds('Patient?phone:missing=false')).toEqual(['p2', 'p4']);
+    expect(await sortedIds('Patient?email:missing=true')).toEqual(['p1', 'p3', 'p4']);
+    expect(await ids('Patient?phone:not=%2B254700000002&_sort=-phone')).toEqual(['p4', 'p1', 'p3']);
+  });
+  test('subset by target type: patient reads the subject rows that name a Patient', async () => {
+    expect(await sortedIds('RiskAssessment?subject=g1')).toEqual(['ra3']);
+    expect(await sortedIds('RiskAssessment?patient=g1')).toEqual([]);
+    expect(await sortedIds('RiskAssessment?patient=p1,p2')).toEqual(['ra1', 'ra2']);
+    expect(await sortedIds('RiskAssessment?patient:missing=true')).toEqual(['ra3']);
+    expect(await sortedIds('RiskAssessment?subject:identifier=http://groups|g1')).toEqual(['ra3']);
+    expect(await sortedIds('RiskAssessment?patient:identifier=http://groups|g1')).toEqual([]);
+    expect(await sortedIds('Patient?_has:RiskAssessment:patient:probability=gt0.5')).toEqual(['p1']);
+    expect(await ids('RiskAssessment?_sort=-patient')).toEqual(['ra2', 'ra1', 'ra3']);
+    const ctx = context();
+    const result = await searchByReference(ctx, new TestRepository(ctx), { resourceType: 'Observation' }, 'patient', [
+      'Patient/p1',
+    ]);
+    expect(result['Patient/p1'].map((r) => r.id).sort()).toEqual(['ob1', 'ob2']);
   });
 });
 
@@ -388,12 +442,13 @@ describe('update in one statement', () => {
       name: [{ given: ['Peter'], family: 'Odhiambo' }],
     };
     const values: unknown[] = ['Practitioner', 'pr2', JSON.stringify(resource)];
+    const current =
+      'UPDATE resource SET content = $3, last_updated = now() WHERE resource_type = $1 AND id = $2 RETURNING sid';
     const ctes = [
-      'UPDATE resource SET content = $3, last_updated = now() WHERE resource_type = $1 AND id = $2',
-      ...appendSearchRowDeletes('Practitioner', 'pr2', values),
-      ...appendSearchRowInserts(computeSearchRows(resource), 'Practitioner', 'pr2', values),
+      ...appendSearchRowDeletes('r'),
+      ...appendSearchRowInserts(computeSearchRows(resource), 'Practitioner', 'r', values),
     ];
-    await pool.query(`WITH ${ctes.map((body, i) => `w${i} AS (${body})`).join(', ')} SELECT 1`, values);
+    await pool.query(withResource(current, ctes), values);
     expect(await ids('Practitioner?name=odhiambo')).toEqual(['pr2']);
     expect(await ids('Practitioner?name=kamau')).toEqual([]);
     expect(await ids('Practitioner?name=peter')).toEqual(['pr2']);

@@ -1,6 +1,6 @@
 import type { SortRule } from '@medplum/core';
 import { findParam } from './params.js';
-import { badSearch, type CompileContext } from './sql.js';
+import { badSearch, type CompileContext, rowsOf, sqlLiteral } from './sql.js';
 
 /** Index column each parameter type sorts by; dates sort by start ascending, by end descending. */
 const SORT_COLUMNS: Record<string, { table: string; asc: string; desc: string }> = {
@@ -46,7 +46,8 @@ function sortKey(ctx: CompileContext, types: string[], rule: SortRule): string |
   if (rule.code === '_lastUpdated') {
     return `r.last_updated ${direction}`;
   }
-  const param = types.map((t) => findParam(t, rule.code)).find((p) => p);
+  const type = types.find((t) => findParam(t, rule.code));
+  const param = type ? findParam(type, rule.code) : undefined;
   const column = param && SORT_COLUMNS[param.type];
   if (!column) {
     if (ctx.lenient && !param) {
@@ -58,10 +59,7 @@ function sortKey(ctx: CompileContext, types: string[], rule: SortRule): string |
   const fn = rule.descending ? 'max' : 'min';
   // The code is a known parameter's (checked above), so it is inlined: a bind parameter here
   // would be unreferenced in the count query, which shares the WHERE but not the ORDER BY.
-  const code = `'${param.code.replaceAll("'", "''")}'`;
+  const rows = rowsOf(type as string, param.code, a, sqlLiteral);
   const col = rule.descending ? column.desc : column.asc;
-  return (
-    `(SELECT ${fn}(${a}.${col}) FROM ${column.table} ${a} WHERE ${a}.resource_type = r.resource_type` +
-    ` AND ${a}.resource_id = r.id AND ${a}.code = ${code}) ${direction} NULLS LAST`
-  );
+  return `(SELECT ${fn}(${a}.${col}) FROM ${column.table} ${a} WHERE ${a}.resource_sid = r.sid AND ${rows}) ${direction} NULLS LAST`;
 }

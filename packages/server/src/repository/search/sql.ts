@@ -1,5 +1,7 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
+import { getRowSource } from './index-values.js';
+import { prefixUpperBound } from './text.js';
 
 /** Bind parameters and table aliases shared by everything compiled into one statement. */
 export class QueryParams {
@@ -68,12 +70,48 @@ export function indexExists(
   negate = false
 ): string {
   const a = ctx.params.alias('i');
-  const codeParam = ctx.params.bind(code);
+  const rows = rowsOf(scope.resourceType, code, a, (v) => ctx.params.bind(v));
   const extra = condition ? ` AND (${condition(a)})` : '';
   return (
     `${negate ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${a} WHERE ${a}.resource_type = ${scope.typeParam}` +
-    ` AND ${a}.resource_id = ${scope.alias}.id AND ${a}.code = ${codeParam}${extra})`
+    ` AND ${a}.resource_sid = ${scope.alias}.sid AND ${rows}${extra})`
   );
+}
+
+/**
+ * Selects the index rows of parameter `code` of `resourceType` under table alias `a`: rows of
+ * its code, or of the parameter it shares rows with, narrowed to its subset (shared-rows.ts).
+ * `constant` turns a value into SQL: a bind parameter, or `sqlLiteral` where one cannot be bound.
+ */
+export function rowsOf(resourceType: string, code: string, a: string, constant: (value: string) => string): string {
+  const source = getRowSource(resourceType, code);
+  const conditions = [`${a}.code = ${constant(source.code)}`];
+  if (source.system !== undefined) {
+    conditions.push(`${a}.system = ${constant(source.system)}`);
+  }
+  if (source.targetType !== undefined) {
+    conditions.push(`${a}.target_type = ${constant(source.targetType)}`);
+  }
+  if (source.part !== undefined) {
+    conditions.push(`${a}.part = ${constant(source.part)}`);
+  }
+  return conditions.join(' AND ');
+}
+
+/** A string as an SQL literal; only for known values (parameter codes and the like), never user input. */
+export function sqlLiteral(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/**
+ * `column` starts with `prefix`, as a range on its text_pattern_ops index. `LIKE 'x%'` reaches
+ * the index only when the planner sees the pattern, which a prepared statement's generic plan
+ * does not: it would read every row of the type and code instead.
+ */
+export function startsWith(ctx: CompileContext, column: string, prefix: string): string {
+  const from = `${column} ~>=~ ${ctx.params.bind(prefix)}`;
+  const upper = prefixUpperBound(prefix);
+  return upper === undefined ? from : `${from} AND ${column} ~<~ ${ctx.params.bind(upper)}`;
 }
 
 export function orJoin(conditions: string[]): string {

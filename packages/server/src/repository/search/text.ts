@@ -21,6 +21,22 @@ export function truncate(value: string, max: number = MAX_INDEXED_CHARS): string
   return value.length > max ? value.slice(0, max) : value;
 }
 
+/**
+ * The smallest string above every string that starts with `prefix`, in code point order (which
+ * is UTF-8 byte order, the order of text_pattern_ops); undefined when there is none.
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  const chars = [...prefix];
+  while (chars.length > 0) {
+    const last = (chars.pop() as string).codePointAt(0) as number;
+    const next = last + 1 === 0xd800 ? 0xe000 : last + 1; // surrogates are not characters
+    if (next <= 0x10ffff) {
+      return chars.join('') + String.fromCodePoint(next);
+    }
+  }
+  return undefined;
+}
+
 /** Escapes `%`, `_` and `\` so user input is literal inside a LIKE pattern. */
 export function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, '\\$&');

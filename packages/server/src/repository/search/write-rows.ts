@@ -1,6 +1,6 @@
 import type { SearchRows } from './rows.js';
 
-/** Index tables with their value columns (after resource_type, resource_id) and SQL types. */
+/** Index tables with their value columns (after resource_type, resource_sid) and SQL types. */
 const TABLES: { key: keyof SearchRows; table: string; columns: [string, string, string][] }[] = [
   {
     key: 'token',
@@ -19,6 +19,8 @@ const TABLES: { key: keyof SearchRows; table: string; columns: [string, string, 
       ['code', 'code', 'text'],
       ['value', 'value', 'text'],
       ['norm', 'norm', 'text'],
+      ['whole', 'whole', 'boolean'],
+      ['part', 'part', 'text'],
     ],
   },
   {
@@ -75,43 +77,38 @@ const TABLES: { key: keyof SearchRows; table: string; columns: [string, string, 
 /**
  * Builds the INSERTs of a resource's search rows as CTE bodies, one per non-empty table, each
  * row set passed as one array parameter per column (`unnest`), so any number of rows costs a
- * fixed number of parameters. Parameters are appended to `values`; the caller composes the CTEs
- * with the resource write into one statement (one round trip per create).
+ * fixed number of parameters. `resourceCte` names the CTE that wrote the resource row and
+ * returns its `sid`. Parameters are appended to `values`; the caller composes the CTEs with the
+ * resource write into one statement (one round trip per create).
  */
 export function appendSearchRowInserts(
   rows: SearchRows,
   resourceType: string,
-  id: string,
+  resourceCte: string,
   values: unknown[]
 ): string[] {
   const bodies: string[] = [];
   let typeParam: string | undefined;
-  let idParam: string | undefined;
   for (const { key, table, columns } of TABLES) {
     const list = rows[key] as unknown as Record<string, unknown>[];
     if (list.length === 0) {
       continue;
     }
     typeParam ??= `$${values.push(resourceType)}`;
-    idParam ??= `$${values.push(id)}`;
     const arrays = columns.map(([, field, sqlType]) => `$${values.push(list.map((row) => row[field]))}::${sqlType}[]`);
     bodies.push(
-      `INSERT INTO ${table} (resource_type, resource_id, ${columns.map(([c]) => c).join(', ')}) ` +
-        `SELECT ${typeParam}::text, ${idParam}::text, * FROM unnest(${arrays.join(', ')})`
+      `INSERT INTO ${table} (resource_type, resource_sid, ${columns.map(([c]) => c).join(', ')}) ` +
+        `SELECT ${typeParam}::text, ${resourceCte}.sid, u.* FROM ${resourceCte}, unnest(${arrays.join(', ')}) AS u`
     );
   }
   return bodies;
 }
 
 /**
- * DELETEs of every search row of a resource, as CTE bodies. Data-modifying CTEs of one
- * statement all see the snapshot taken before it, so these remove only the previous version's
- * rows even when the same statement inserts the new ones.
+ * DELETEs of every search row of the resource whose `sid` the CTE `resourceCte` returns, as CTE
+ * bodies. Data-modifying CTEs of one statement all see the snapshot taken before it, so these
+ * remove only the previous version's rows even when the same statement inserts the new ones.
  */
-export function appendSearchRowDeletes(resourceType: string, id: string, values: unknown[]): string[] {
-  const typeParam = `$${values.push(resourceType)}`;
-  const idParam = `$${values.push(id)}`;
-  return TABLES.map(
-    ({ table }) => `DELETE FROM ${table} WHERE resource_type = ${typeParam} AND resource_id = ${idParam}`
-  );
+export function appendSearchRowDeletes(resourceCte: string): string[] {
+  return TABLES.map(({ table }) => `DELETE FROM ${table} WHERE resource_sid = (SELECT sid FROM ${resourceCte})`);
 }

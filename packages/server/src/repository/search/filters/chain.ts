@@ -1,7 +1,7 @@
 import { isResourceType } from '@medplum/core';
 import { compileKey } from '../compile-filter.js';
 import { findParam } from '../params.js';
-import { badSearch, type CompileContext, orJoin, type Scope } from '../sql.js';
+import { badSearch, type CompileContext, orJoin, rowsOf, type Scope } from '../sql.js';
 
 /**
  * Chained search (https://hl7.org/fhir/R4/search.html#chaining): `subject:Patient.name=x`,
@@ -33,7 +33,7 @@ export function chainCondition(ctx: CompileContext, scope: Scope, key: string, v
     const c = ctx.params.alias('c');
     const r = ctx.params.alias('r');
     const inner: Scope = { alias: r, resourceType: target, typeParam: ctx.params.bind(target), topLevel: false };
-    const codeParam = ctx.params.bind(code);
+    const rows = rowsOf(scope.resourceType, code, c, (v) => ctx.params.bind(v));
     const condition = compileKey(ctx, inner, rest, value);
     if (condition === undefined) {
       ctx.params.rollback(mark);
@@ -42,7 +42,7 @@ export function chainCondition(ctx: CompileContext, scope: Scope, key: string, v
     conditions.push(
       `EXISTS (SELECT 1 FROM search_reference ${c} JOIN resource ${r} ON ${r}.resource_type = ${c}.target_type` +
         ` AND ${r}.id = ${c}.target_id AND NOT ${r}.deleted WHERE ${c}.resource_type = ${scope.typeParam}` +
-        ` AND ${c}.resource_id = ${scope.alias}.id AND ${c}.code = ${codeParam}` +
+        ` AND ${c}.resource_sid = ${scope.alias}.sid AND ${rows}` +
         ` AND ${c}.target_type = ${inner.typeParam} AND ${condition})`
     );
   }
@@ -72,16 +72,16 @@ export function hasCondition(ctx: CompileContext, scope: Scope, key: string, val
   const h = ctx.params.alias('h');
   const r = ctx.params.alias('r');
   const inner: Scope = { alias: r, resourceType: type, typeParam: ctx.params.bind(type), topLevel: false };
-  const codeParam = ctx.params.bind(code);
+  const rows = rowsOf(type, code, h, (v) => ctx.params.bind(v));
   const condition = compileKey(ctx, inner, rest, value);
   if (condition === undefined) {
     ctx.params.rollback(mark);
     return undefined;
   }
   return (
-    `EXISTS (SELECT 1 FROM search_reference ${h} JOIN resource ${r} ON ${r}.resource_type = ${h}.resource_type` +
-    ` AND ${r}.id = ${h}.resource_id AND NOT ${r}.deleted WHERE ${h}.resource_type = ${inner.typeParam}` +
-    ` AND ${h}.code = ${codeParam} AND ${h}.target_type = ${scope.typeParam}` +
+    `EXISTS (SELECT 1 FROM search_reference ${h} JOIN resource ${r} ON ${r}.sid = ${h}.resource_sid` +
+    ` AND NOT ${r}.deleted WHERE ${h}.resource_type = ${inner.typeParam}` +
+    ` AND ${rows} AND ${h}.target_type = ${scope.typeParam}` +
     ` AND ${h}.target_id = ${scope.alias}.id AND ${condition})`
   );
 }

@@ -23,7 +23,8 @@ export function parseTokenValue(value: string): TokenValue {
 /**
  * Token search (https://hl7.org/fhir/R4/search.html#token): comma-separated values are ORed;
  * `:not` keeps resources with no matching value (including those with no value at all);
- * `:text` matches the display text (contains, case-insensitive).
+ * `:text` matches the display text (contains, case-insensitive; no index: it reads the rows of
+ * the type and code, which is fine for a rarely used modifier).
  */
 export function tokenCondition(ctx: CompileContext, scope: Scope, cond: Condition, code = cond.param.code): string {
   const values = splitValues(cond.value);

@@ -1,7 +1,7 @@
 import { type Condition, splitValues } from '../params.js';
 import type { UriRow } from '../rows.js';
-import { type CompileContext, indexExists, orJoin, type Scope } from '../sql.js';
-import { escapeLike, truncate } from '../text.js';
+import { type CompileContext, indexExists, orJoin, type Scope, startsWith } from '../sql.js';
+import { truncate } from '../text.js';
 
 /**
  * URI search (https://hl7.org/fhir/R4/search.html#uri): exact by default; `:below` matches
@@ -11,7 +11,7 @@ export function uriCondition(ctx: CompileContext, scope: Scope, cond: Condition)
   const values = splitValues(cond.value).map((v) => truncate(v));
   return indexExists(ctx, scope, 'search_uri', cond.param.code, (a) => {
     if (cond.modifier === 'below') {
-      return orJoin(values.map((v) => `${a}.value LIKE ${ctx.params.bind(`${escapeLike(v)}%`)}`));
+      return orJoin(values.map((v) => startsWith(ctx, `${a}.value`, v)));
     }
     if (cond.modifier === 'above') {
       return orJoin(values.map((v) => `starts_with(${ctx.params.bind(v)}::text, ${a}.value)`));
