@@ -119,8 +119,15 @@ describe('update', () => {
       url: '/fhir/R4/Patient/client-chosen-1',
       payload: { ...patient('Achieng'), id: 'client-chosen-1' },
     });
-    expect([200, 201]).toContain(res.statusCode);
+    expect(res.statusCode).toBe(201);
+    expect(res.headers.location).toMatch(/\/fhir\/R4\/Patient\/client-chosen-1\/_history\//);
     expect((await t.request({ method: 'GET', url: '/fhir/R4/Patient/client-chosen-1' })).statusCode).toBe(200);
+    const again = await t.request({
+      method: 'PUT',
+      url: '/fhir/R4/Patient/client-chosen-1',
+      payload: { ...patient('Achieng'), id: 'client-chosen-1' },
+    });
+    expect(again.statusCode).toBe(200);
     const mismatch = await t.request({
       method: 'PUT',
       url: '/fhir/R4/Patient/client-chosen-1',

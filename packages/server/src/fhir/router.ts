@@ -1,4 +1,4 @@
-import { allOk, badRequest, OperationOutcomeError } from '@medplum/core';
+import { allOk, badRequest, created, OperationOutcomeError } from '@medplum/core';
 import type { FhirRepository, FhirRequest, FhirResponse, FhirRouteHandler } from '@medplum/fhir-router';
 import { FhirRouter, makeSimpleRequest } from '@medplum/fhir-router';
 import type { Resource } from '@medplum/fhirtypes';
@@ -16,6 +16,7 @@ import { withResolvedConditionals } from './transaction-conditionals.js';
 export function createFhirRouter(onServerError: (err: unknown) => void): FhirRouter {
   const router = new FhirRouter();
   useTibaSearchParsing(router);
+  answerCreatingUpdatesWith201(router);
   router.add('GET', '_history', historyHandler, 'history-system');
   router.add('GET', ':resourceType/_history', historyHandler, 'history-type');
   registerValidateOperation(router);
@@ -94,6 +95,33 @@ function useTibaSearchParsing(router: FhirRouter): void {
  */
 export async function warmUpGraphql(router: FhirRouter, repo: FhirRepository): Promise<void> {
   await router.handleRequest(makeSimpleRequest('POST', '$graphql', { query: '{ __typename }' }), repo);
+}
+
+/**
+ * FhirRouter answers every `PUT Type/id` with 200; an update that creates the resource must
+ * answer 201 Created (https://hl7.org/fhir/R4/http.html#update).
+ */
+function answerCreatingUpdatesWith201(router: FhirRouter): void {
+  for (const route of router.router.routes) {
+    if (route.data?.interaction !== 'update' || route.path.length !== 2) {
+      continue;
+    }
+    route.handler = async (req, repo) => {
+      const { resourceType, id } = req.params;
+      const resource = req.body as Resource | undefined;
+      if (resource?.resourceType !== resourceType) {
+        return [badRequest('Incorrect resource type')];
+      }
+      if (resource.id !== id) {
+        return [badRequest('Incorrect resource ID')];
+      }
+      const ifMatch = req.headers?.['if-match'];
+      const result = await (repo as PostgresRepository).upsertResource(resource, {
+        ifMatch: Array.isArray(ifMatch) ? ifMatch[0] : ifMatch,
+      });
+      return [result.created ? created : allOk, result.resource];
+    };
+  }
 }
 
 async function historyHandler(req: FhirRequest, repo: FhirRepository): Promise<FhirResponse> {

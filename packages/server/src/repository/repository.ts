@@ -156,6 +156,14 @@ export class PostgresRepository extends FhirRepository {
   }
 
   async updateResource<T extends Resource>(resource: T, options?: UpdateResourceOptions): Promise<WithId<T>> {
+    return (await this.upsertResource(resource, options)).resource;
+  }
+
+  /** Update, or create when the id is new (https://hl7.org/fhir/R4/http.html#upsert); says which. */
+  async upsertResource<T extends Resource>(
+    resource: T,
+    options?: UpdateResourceOptions
+  ): Promise<{ resource: WithId<T>; created: boolean }> {
     assertResourceType(resource.resourceType);
     if (!resource.id) {
       throw new OperationOutcomeError(badRequest('Missing id', `${resource.resourceType}.id`));
@@ -176,7 +184,7 @@ export class PostgresRepository extends FhirRepository {
       if (resource.resourceType !== resourceType || resource.id !== id) {
         throw new OperationOutcomeError(badRequest('Patch must not change resourceType or id'));
       }
-      return repo.updateLocked(resource, 'PATCH', options?.ifMatch, row.versionId);
+      return (await repo.updateLocked(resource, 'PATCH', options?.ifMatch, row.versionId)).resource;
     });
   }
 
@@ -264,7 +272,7 @@ export class PostgresRepository extends FhirRepository {
     method: 'PUT' | 'PATCH',
     ifMatch: string | undefined,
     lockedVersion?: string
-  ): Promise<WithId<T>> {
+  ): Promise<{ resource: WithId<T>; created: boolean }> {
     const { resourceType, id } = resource as WithId<T>;
     let currentVersion = lockedVersion;
     let exists = lockedVersion !== undefined;
@@ -281,11 +289,11 @@ export class PostgresRepository extends FhirRepository {
       if (!ID_PATTERN.test(id)) {
         throw new OperationOutcomeError(badRequest('Invalid id', `${resourceType}.id`));
       }
-      return this.writeNew(resource as WithId<T>, method);
+      return { resource: await this.writeNew(resource as WithId<T>, method), created: true };
     }
     const version = await this.prepare(resource as WithId<T>, method);
     await writeVersion(this.db, version.write, true);
-    return version.resource;
+    return { resource: version.resource, created: false };
   }
 
   private async writeNew<T extends Resource>(
