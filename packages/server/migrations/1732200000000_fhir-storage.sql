@@ -113,9 +113,13 @@ CREATE TABLE search_reference (
   target_id text,
   reference text NOT NULL
 );
+-- Serves `subject=Patient/1`, `_has` and `_revinclude` (all know the referring type and code).
 CREATE INDEX search_reference_target_idx ON search_reference (resource_type, code, target_id, target_type);
-CREATE INDEX search_reference_reverse_idx ON search_reference (target_type, target_id);
-CREATE INDEX search_reference_ref_idx ON search_reference (resource_type, code, reference);
+-- The reference as written matters only when it is not plain `Type/id` (absolute URLs of other
+-- servers, URNs, canonicals, conditional references); plain ones are found by target. The
+-- predicate is repeated by filters/reference.ts so that the planner can use this index.
+CREATE INDEX search_reference_ref_idx ON search_reference (resource_type, code, reference)
+  WHERE target_id IS NULL OR reference <> target_type || '/' || target_id;
 CREATE INDEX search_reference_resource_idx ON search_reference (resource_sid);
 
 CREATE TABLE search_uri (

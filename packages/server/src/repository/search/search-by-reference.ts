@@ -39,7 +39,8 @@ export async function searchByReference<T extends Resource>(
     `SELECT k.ref, m.content FROM unnest(${p.bind(unique)}::text[], ${p.bind(targets.map((t) => t?.type ?? null))}::text[],` +
     ` ${p.bind(targets.map((t) => t?.id ?? null))}::text[]) AS k(ref, target_type, target_id)` +
     ` CROSS JOIN LATERAL (SELECT r.content FROM resource r WHERE ${search.where} AND EXISTS (SELECT 1 FROM search_reference x` +
-    ` WHERE x.resource_sid = r.sid AND ${rowsOf(searchRequest.resourceType, referenceField, 'x', (v) => p.bind(v))}` +
+    ` WHERE x.resource_sid = r.sid AND x.resource_type = ${p.bind(searchRequest.resourceType)}` +
+    ` AND ${rowsOf(searchRequest.resourceType, referenceField, 'x', (v) => p.bind(v))}` +
     ` AND x.target_type = k.target_type AND x.target_id = k.target_id) ${search.orderBy} LIMIT ${p.bind(count)}) m`;
   const rows = await ctx.db.query<{ ref: string; content: string }>(sql, p.values);
   for (const row of rows.rows) {

@@ -41,6 +41,7 @@ const patients: Patient[] = [
     ],
     gender: 'male',
     birthDate: '1980-02-17',
+    managingOrganization: { reference: 'https://other.example/fhir/Organization/o9' },
     generalPractitioner: [{ reference: 'Practitioner/pr2' }],
   },
   {

@@ -232,6 +232,12 @@ describe('reference', () => {
     expect(await sortedIds(`Patient?general-practitioner=${BASE}fhir/R4/Practitioner/pr1`)).toEqual(['p1', 'p4']);
     expect(await sortedIds('Patient?general-practitioner:identifier=http://npi|777')).toEqual(['p3']);
   });
+  test('a reference as written: another server, kept apart from plain Type/id references', async () => {
+    expect(await sortedIds('Patient?organization=https://other.example/fhir/Organization/o9')).toEqual(['p2']);
+    expect(await sortedIds('Patient?organization=https://third.example/fhir/Organization/o9')).toEqual([]);
+    expect(await sortedIds('Patient?organization=Organization/o9')).toEqual(['p2']);
+    expect(await sortedIds('Patient?organization:Practitioner=Organization/o1')).toEqual([]);
+  });
 });
 
 // Parameters whose values another parameter's rows hold (shared-rows.ts) search those rows.

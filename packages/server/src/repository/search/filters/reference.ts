@@ -25,13 +25,22 @@ export function referenceCondition(ctx: CompileContext, scope: Scope, cond: Cond
     orJoin(
       matches.map((m) => {
         if ('reference' in m) {
-          return `${a}.reference = ${ctx.params.bind(truncate(m.reference))}`;
+          return `${a}.reference = ${ctx.params.bind(truncate(m.reference))} AND ${writtenReference(a)}`;
         }
         const id = `${a}.target_id = ${ctx.params.bind(m.id)}`;
         return m.type ? `${id} AND ${a}.target_type = ${ctx.params.bind(m.type)}` : id;
       })
     )
   );
+}
+
+/**
+ * Rows whose reference as written is not plain `Type/id`, the predicate of the partial index
+ * search_reference_ref_idx (written the same way, or the planner cannot use the index). A plain
+ * `Type/id` search value is always matched by target, never by the written reference.
+ */
+function writtenReference(a: string): string {
+  return `(${a}.target_id IS NULL OR ${a}.reference <> ${a}.target_type || '/' || ${a}.target_id)`;
 }
 
 export function parseReferenceValue(baseUrl: string, value: string, typeModifier: string | undefined): ReferenceMatch {
