@@ -38,11 +38,6 @@ export function createPool(databaseUrl: string, max: number): pg.Pool {
   const pool = new pg.Pool({ connectionString: databaseUrl, max, idleTimeoutMillis: 30_000 });
   // An idle client losing its connection must not crash the process.
   pool.on('error', () => undefined);
-  // Statements are prepared (queryPrepared) to skip parsing, but search values are skewed and
-  // LIKE prefixes need their value to use an index: always plan with the actual parameters.
-  pool.on('connect', (client) => {
-    client.query('SET plan_cache_mode = force_custom_plan').catch(() => undefined);
-  });
   return pool;
 }
 

@@ -7,7 +7,7 @@ import {
 } from '@medplum/core';
 import { type FhirRepository, getExtraEntries, type SearchOptions } from '@medplum/fhir-router';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
-import { type Queryable, queryPrepared } from '../../infra/postgres.js';
+import type { Queryable } from '../../infra/postgres.js';
 import { type CompiledSearch, compileSearch } from './compile.js';
 import { subsetResource } from './elements.js';
 import { searchLinks } from './links.js';
@@ -91,7 +91,7 @@ async function selectPage(db: Queryable, search: CompiledSearch, count: number, 
   const sql =
     `SELECT r.content FROM resource r WHERE ${search.where} ${search.orderBy}` +
     ` LIMIT $${values.length - 1} OFFSET $${values.length}`;
-  const result = await queryPrepared<{ content: string }>(db, sql, values);
+  const result = await db.query<{ content: string }>(sql, values);
   const hasMore = result.rows.length > count;
   const resources = result.rows.slice(0, count).map((row) => JSON.parse(row.content) as WithId<Resource>);
   // Past the last match the total is known without counting; an empty page past the end is not.
@@ -103,7 +103,7 @@ async function selectPage(db: Queryable, search: CompiledSearch, count: number, 
 async function selectFiltered(db: Queryable, search: CompiledSearch, count: number, offset: number): Promise<Page> {
   const values = [...search.params.values, MAX_POST_FILTER_CANDIDATES + 1];
   const sql = `SELECT r.content FROM resource r WHERE ${search.where} ${search.orderBy} LIMIT $${values.length}`;
-  const result = await queryPrepared<{ content: string }>(db, sql, values);
+  const result = await db.query<{ content: string }>(sql, values);
   if (result.rows.length > MAX_POST_FILTER_CANDIDATES) {
     throw badSearch('Composite search matches too many resources; add more search parameters');
   }

@@ -1,4 +1,4 @@
-import { type Queryable, queryPrepared } from '../../infra/postgres.js';
+import type { Queryable } from '../../infra/postgres.js';
 import type { CompiledSearch } from './compile.js';
 
 /**
@@ -9,7 +9,7 @@ import type { CompiledSearch } from './compile.js';
 export async function countMatches(db: Queryable, search: CompiledSearch, max: number): Promise<number> {
   const values = [...search.params.values, max + 1];
   const sql = `SELECT count(*)::int AS n FROM (SELECT 1 FROM resource r WHERE ${search.where} LIMIT $${values.length}) bounded`;
-  const result = await queryPrepared<{ n: number }>(db, sql, values);
+  const result = await db.query<{ n: number }>(sql, values);
   const counted = result.rows[0].n;
   if (counted <= max) {
     return counted;
