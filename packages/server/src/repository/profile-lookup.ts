@@ -2,17 +2,23 @@ import type { FhirRepository } from '@medplum/fhir-router';
 import type { StructureDefinition } from '@medplum/fhirtypes';
 import { getRegisteredProfile, registerProfile } from '../fhir/definitions.js';
 
+/** Profiles looked up and not held, until when: claims of unheld profiles cost no query per write. */
+const misses = new Map<string, number>();
+const MISS_TTL_MS = 60_000;
+const MAX_MISSES = 10_000;
+
 /**
  * Makes the profiles a resource claims (meta.profile) known to the validator when the server
  * holds them: those from fhir-profiles/ are registered at start; others are looked up among
  * the stored StructureDefinitions the first time they are named.
  */
+
 export async function resolveClaimedProfiles(
   systemRepo: FhirRepository,
   profileUrls: string[] | undefined
 ): Promise<void> {
   for (const url of profileUrls ?? []) {
-    if (getRegisteredProfile(url)) {
+    if (getRegisteredProfile(url) || (misses.get(url) ?? 0) > Date.now()) {
       continue;
     }
     const sd = await systemRepo.searchOne<StructureDefinition>({
@@ -22,6 +28,11 @@ export async function resolveClaimedProfiles(
     });
     if (sd?.derivation === 'constraint' && sd.snapshot?.element?.length) {
       registerProfile(sd);
+    } else {
+      if (misses.size >= MAX_MISSES) {
+        misses.clear(); // any client can name URLs: keep the memory bounded
+      }
+      misses.set(url, Date.now() + MISS_TTL_MS);
     }
   }
 }
