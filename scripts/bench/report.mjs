@@ -189,6 +189,9 @@ export function runMarkdown(info) {
     writtenTables(results),
     ''
   );
+  if (info.auditMarkdown) {
+    lines.push(info.auditMarkdown);
+  }
   return lines.join('\n');
 }
 

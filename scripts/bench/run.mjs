@@ -7,11 +7,13 @@
 // (redis://127.0.0.1:6379), BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (16),
 // BENCH_START_TIMEOUT (180 s to become healthy), BENCH_TIMEOUT (1200 s for the whole run),
 // BENCH_WAIT_IDLE (0: seconds to wait for a busy machine to calm down before starting),
-// BENCH_NO_DOC=1 to leave docs/benchmarks.md alone.
+// BENCH_NO_DOC=1 to leave docs/benchmarks.md alone, BENCH_AUDIT_COMPARE=0 to skip the audit-off
+// server (audit.mjs).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { AUDIT_COMPARED, auditCostMarkdown, describePhase, waitAuditDrained } from './audit.mjs';
 import { loadBundles } from './bundles.mjs';
 import { busyCores, formatCpu } from './cpu.mjs';
 import { openStats } from './dbstats.mjs';
@@ -57,6 +59,7 @@ const logFile = path.join(os.tmpdir(), `tiba-bench-${runTag}.log`);
 const say = (message) => console.error(`bench: ${message}`);
 
 let server = null;
+let unauditedServer = null;
 let dbCreated = false;
 let stats = null;
 let cleaning = null;
@@ -65,6 +68,7 @@ let cleaning = null;
 function cleanup() {
   cleaning ??= (async () => {
     await stats?.close().catch(() => {});
+    await stopServer(unauditedServer).catch((err) => say(`could not stop the audit-off server: ${err.message}`));
     await stopServer(server).catch((err) => say(`could not stop the server: ${err.message}`));
     if (dbCreated) {
       await dropDatabase(DB_SERVER, dbName).then(
@@ -117,20 +121,20 @@ async function main() {
   const clientId = randomUUID();
   const clientSecret = randomBytes(24).toString('hex');
   const started = performance.now();
-  server = spawnServer({
-    root: ROOT,
-    port,
-    logFile,
-    env: {
-      DATABASE_URL: databaseUrl(DB_SERVER, dbName),
-      REDIS_URL,
-      BASE_URL: `${origin}/`,
-      ADMIN_CLIENT_ID: clientId,
-      ADMIN_CLIENT_SECRET: clientSecret,
-      FHIR_PROFILES_DIR: path.join(ROOT, 'fhir-profiles'),
-      LOG_LEVEL: 'warn',
-    },
-  });
+  const serverEnv = {
+    DATABASE_URL: databaseUrl(DB_SERVER, dbName),
+    REDIS_URL,
+    BASE_URL: `${origin}/`,
+    ADMIN_CLIENT_ID: clientId,
+    ADMIN_CLIENT_SECRET: clientSecret,
+    FHIR_PROFILES_DIR: path.join(ROOT, 'fhir-profiles'),
+    LOG_LEVEL: 'warn',
+    // Thousands of requests/s from one IP: the limiter runs (its Redis round trip is part of
+    // every figure) but never refuses. Its own keys, so that a run never meets another's counts.
+    RATE_LIMIT_API_PER_MINUTE: '1000000000',
+    REDIS_KEY_PREFIX: `tiba-bench-${runTag}:`,
+  };
+  server = spawnServer({ root: ROOT, port, logFile, env: serverEnv });
   try {
     await waitHealthy(server, port, num('BENCH_START_TIMEOUT', 180) * 1000);
   } catch (err) {
@@ -152,6 +156,35 @@ async function main() {
   }
   await probe.arrayBuffer();
 
+  // The audit-off twin, on the same database (started once the first has seeded it).
+  let unaudited = null;
+  if (env.BENCH_AUDIT_COMPARE !== '0') {
+    const twinPort = await freePort();
+    const twinOrigin = `http://127.0.0.1:${twinPort}`;
+    const twinLog = logFile.replace(/\.log$/, '-audit-off.log');
+    unauditedServer = spawnServer({
+      root: ROOT,
+      port: twinPort,
+      logFile: twinLog,
+      env: { ...serverEnv, BASE_URL: `${twinOrigin}/`, AUDIT_ENABLED: 'false' },
+    });
+    try {
+      await waitHealthy(unauditedServer, twinPort, num('BENCH_START_TIMEOUT', 180) * 1000);
+    } catch (err) {
+      throw new Error(`audit-off server: ${err.message}; last lines of ${twinLog}:\n${tail(twinLog)}`);
+    }
+    unaudited = {
+      origin: twinOrigin,
+      token: await getToken(`${twinOrigin}/`, clientId, clientSecret),
+      serverPid: unauditedServer.pid,
+      results: {},
+      drains: {},
+      created: [],
+      log: twinLog,
+    };
+    say(`audit-off server healthy on ${twinOrigin}`);
+  }
+
   stats = await openStats(databaseUrl(DB_SERVER, dbName));
   const common = {
     origin,
@@ -169,6 +202,15 @@ async function main() {
     results[key] = await httpPhase(name, common, requests);
     const r = results[key];
     say(`  ${Math.round(r.rate)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors}; CPU ${formatCpu(r.cpu)}`);
+    if (unaudited && AUDIT_COMPARED.some(([compared]) => compared === key)) {
+      const drain = await waitAuditDrained(origin);
+      unaudited.drains[key] = drain;
+      say(`  audit queue ${drain.backlog} at the end, drained in ${(drain.drainMs / 1000).toFixed(1)} s`);
+      say(`${name}, audit off: ${WARMUP} s warm-up + ${SECONDS} s at ${CONNECTIONS} connections`);
+      const twinRequests = key === 'create' ? createRequests(`${runTag}x`, unaudited.created) : requests;
+      unaudited.results[key] = await httpPhase(name, { ...common, ...unaudited }, twinRequests);
+      say(`  ${describePhase(unaudited.results[key])}`);
+    }
   };
   await phase('create', 'Create Patient', createRequests(runTag, created));
   if (created.length === 0) {
@@ -195,6 +237,9 @@ async function main() {
   say(`  ${Math.round(ing.rate)} resources/s, per bundle p50 ${Math.round(ing.p50)} ms, p99 ${Math.round(ing.p99)} ms`);
   say(`  errors ${ing.errors}; CPU ${formatCpu(ing.cpu)}`);
 
+  if (unaudited) {
+    await stopServer(unauditedServer);
+  }
   await stats.close();
   stats = null;
   say('stopping the server for the raw PostgreSQL ceiling');
@@ -207,7 +252,11 @@ async function main() {
     seconds: SECONDS,
   });
 
-  const errors = Object.values(results).reduce((sum, r) => sum + r.errors, 0);
+  const errors = [...Object.values(results), ...Object.values(unaudited?.results ?? {})].reduce(
+    (sum, r) => sum + r.errors,
+    0
+  );
+  const auditMarkdown = unaudited ? auditCostMarkdown(results, unaudited.results, unaudited.drains) : '';
   const info = {
     date: new Date(),
     commit: gitCommit(ROOT),
@@ -225,8 +274,12 @@ async function main() {
     results,
     raw,
     errors,
+    auditMarkdown,
   };
   console.log(`\n${resultsTable(results, raw)}\n`);
+  if (auditMarkdown) {
+    console.log(`${auditMarkdown}\n`);
+  }
   if (env.BENCH_NO_DOC !== '1') {
     appendToDoc(path.join(ROOT, 'docs', 'benchmarks.md'), runMarkdown(info));
     say('added this run to docs/benchmarks.md');
@@ -249,6 +302,7 @@ try {
   await cleanup();
   if (!process.exitCode) {
     rmSync(logFile, { force: true });
+    rmSync(logFile.replace(/\.log$/, '-audit-off.log'), { force: true });
   }
   clearTimeout(watchdog);
 }

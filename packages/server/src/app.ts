@@ -5,9 +5,15 @@ import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
+import { adminRoutes } from './admin/routes.js';
+import { selfSignUpRoutes } from './admin/self-signup.js';
+import { createAuditLog } from './audit/audit-log.js';
+import { registerFhirAudit } from './audit/fhir-audit.js';
 import { AccessTokenVerifier } from './auth/access-token.js';
 import { requireBearerToken } from './auth/authenticate.js';
-import type { SigningKeys } from './auth/keys.js';
+import { jwksRoutes, type SigningKeys } from './auth/keys.js';
+import { LoginStatus } from './auth/login-status.js';
+import { authRoutes } from './auth/routes.js';
 import type { TibaConfig } from './config.js';
 import { toOperationOutcome } from './errors.js';
 import { buildCapabilityStatement } from './fhir/capability-statement.js';
@@ -16,8 +22,15 @@ import { createFhirRouter, warmUpGraphql } from './fhir/router.js';
 import { fhirRoutes } from './fhir/routes.js';
 import { registerMetrics } from './infra/metrics.js';
 import type { Pool } from './infra/postgres.js';
+import { authorizeRoutes } from './oauth/authorize.js';
 import { oauthRoutes } from './oauth/routes.js';
+import { sessionRoutes } from './oauth/session-routes.js';
+import { wellKnownRoutes } from './oauth/well-known.js';
+import { createSignInThrottle } from './rate-limit/login-throttle.js';
+import { registerRateLimits } from './rate-limit/rate-limit.js';
 import { createRepositoryFactory } from './repository/factory.js';
+import { registerApiCors } from './web/cors.js';
+import { staticApp } from './web/static-app.js';
 
 export interface AppDeps {
   config: Readonly<TibaConfig>;
@@ -87,7 +100,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   registerBodyParsers(app);
   await app.register(formBody);
-  registerMetrics(app, pool);
+  // Before the routes: preflight requests are answered before authentication.
+  await registerApiCors(app, { origins: config.corsOrigins });
+  const metrics = registerMetrics(app, pool);
+  await registerRateLimits(app, redis, config);
 
   app.get('/healthcheck', async (_request, reply) => {
     const [postgres, redisOk] = await Promise.all([
@@ -106,9 +122,32 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const issuer = config.baseUrl;
   const repositories = createRepositoryFactory(config, pool);
-  await app.register(oauthRoutes, { config, keys, systemRepo: repositories.system('issue tokens') });
-
+  const audit = createAuditLog({
+    databaseUrl: config.databaseUrl,
+    baseUrl: config.baseUrl,
+    enabled: config.auditEnabled,
+    logger: app.log,
+    metrics,
+  });
+  app.addHook('onClose', () => audit.close());
+  const signInThrottle = createSignInThrottle(redis, config);
   const verifier = new AccessTokenVerifier(keys, issuer);
+  const loginStatus = new LoginStatus(repositories.system('check that logins are not revoked'));
+  const authenticate = requireBearerToken(verifier, loginStatus);
+  await app.register(oauthRoutes, {
+    config,
+    keys,
+    redis,
+    systemRepo: repositories.system('issue tokens'),
+    audit,
+    loginStatus,
+  });
+  await app.register(jwksRoutes, { keys });
+  const signInRepo = repositories.system('sign users in');
+  await app.register(authRoutes, { systemRepo: signInRepo, audit, signInThrottle, authenticate });
+  await app.register(authorizeRoutes, { baseUrl: config.baseUrl, systemRepo: signInRepo, audit, signInThrottle });
+  await app.register(sessionRoutes, { baseUrl: issuer, keys, systemRepo: signInRepo, loginStatus, authenticate });
+  await app.register(wellKnownRoutes, { baseUrl: config.baseUrl });
   let capabilityStatement: Resource | undefined;
   const getCapabilityStatement = (): Resource =>
     (capabilityStatement ??= buildCapabilityStatement({ baseUrl: config.baseUrl, version: SERVER_VERSION }));
@@ -120,13 +159,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       );
     });
   }
+  registerFhirAudit(app, audit);
   await app.register(fhirRoutes, {
     baseUrl: config.baseUrl,
     router,
-    authenticate: requireBearerToken(verifier),
+    authenticate,
     repositoryFor: (request) => repositories.forRequest(request),
     capabilityStatement: getCapabilityStatement,
   });
+
+  await app.register(adminRoutes, { authenticate, systemRepo: repositories.system('project administration') });
+  await app.register(selfSignUpRoutes, { systemRepo: repositories.system('self sign-up'), audit });
+
+  // After the API routes: its catch-all GET serves the web app's files and pages.
+  if (config.appDistDir) {
+    await app.register(staticApp, { distDir: config.appDistDir });
+  }
 
   app.setNotFoundHandler((request, reply) =>
     sendOutcome(reply, 404, {

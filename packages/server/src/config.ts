@@ -20,11 +20,31 @@ export interface TibaConfig {
   adminClientSecret?: string;
   /** Lifetime of access tokens issued by client_credentials, in seconds. */
   accessTokenLifetime: number;
+  /** Lifetime of each refresh token issued to users, in seconds (every use issues a new one). */
+  refreshTokenLifetime: number;
+  /** How often each server re-reads the signing keys, so a rotation reaches every process (seconds; 0 = never). */
+  signingKeyReloadSeconds: number;
+  /** `rotate-keys` retires a key once a newer key has signed for this long (seconds): longer than any token lives. */
+  signingKeyRetireAfterSeconds: number;
   /** Folder of StructureDefinition profiles (JSON) loaded at start and enforced on write. */
   profilesDir?: string;
   logLevel: string;
   /** Upper bound on rows counted for `_total=accurate` before the total becomes an estimate. */
   maxAccurateTotal: number;
+  /** The built web app (packages/app/dist) served at `/`; unset when there is none. */
+  appDistDir?: string;
+  /** Other origins allowed to call the API from a browser (e.g. `vite dev`); same-origin needs none. */
+  corsOrigins: readonly string[];
+  /** Record AuditEvents for sign-ins and FHIR interactions (off only to measure its cost). */
+  auditEnabled: boolean;
+  /** Requests per minute per IP on /auth/* and /oauth2/*; 0 disables. */
+  rateLimitAuthPerMinute: number;
+  /** Requests per minute per IP elsewhere; 0 disables. */
+  rateLimitApiPerMinute: number;
+  /** The rate-limit window (60 s: the limits above are per minute; tests shorten it). */
+  rateLimitWindowSeconds: number;
+  /** Prefix of Redis keys for rate limits and sign-in throttling (lets servers share a Redis). */
+  redisKeyPrefix: string;
 }
 
 export const DEFAULT_ADMIN_PASSWORD = 'medplum_admin';
@@ -32,6 +52,9 @@ export const DEFAULT_ADMIN_PASSWORD = 'medplum_admin';
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaConfig> {
   const port = toInt(env.PORT, 8103, 'PORT');
   const baseUrl = withTrailingSlash(env.BASE_URL ?? `http://localhost:${port}/`);
+  const accessTokenLifetime = toInt(env.ACCESS_TOKEN_LIFETIME, 3600, 'ACCESS_TOKEN_LIFETIME');
+  const refreshTokenLifetime = toInt(env.REFRESH_TOKEN_LIFETIME, 14 * 24 * 3600, 'REFRESH_TOKEN_LIFETIME');
+  const signingKeyReloadSeconds = toInt(env.SIGNING_KEY_RELOAD_SECONDS, 60, 'SIGNING_KEY_RELOAD_SECONDS');
   return Object.freeze({
     port,
     host: env.HOST ?? '0.0.0.0',
@@ -44,16 +67,42 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
     adminPassword: env.ADMIN_PASSWORD ?? DEFAULT_ADMIN_PASSWORD,
     adminClientId: env.ADMIN_CLIENT_ID || undefined,
     adminClientSecret: env.ADMIN_CLIENT_SECRET || undefined,
-    accessTokenLifetime: toInt(env.ACCESS_TOKEN_LIFETIME, 3600, 'ACCESS_TOKEN_LIFETIME'),
+    accessTokenLifetime,
+    refreshTokenLifetime,
+    signingKeyReloadSeconds,
+    // By default a replaced key verifies until every token it signed (refresh tokens included) has expired.
+    signingKeyRetireAfterSeconds: toInt(
+      env.SIGNING_KEY_RETIRE_AFTER,
+      Math.max(accessTokenLifetime, refreshTokenLifetime) + signingKeyReloadSeconds,
+      'SIGNING_KEY_RETIRE_AFTER'
+    ),
     profilesDir: env.FHIR_PROFILES_DIR || defaultProfilesDir(),
     logLevel: env.LOG_LEVEL ?? 'info',
     maxAccurateTotal: toInt(env.MAX_ACCURATE_TOTAL, 10_000, 'MAX_ACCURATE_TOTAL'),
+    appDistDir: env.APP_DIST_DIR || defaultAppDistDir(),
+    corsOrigins: Object.freeze(
+      (env.CORS_ORIGINS ?? '')
+        .split(',')
+        .map((origin) => origin.trim().replace(/\/$/, ''))
+        .filter(Boolean)
+    ),
+    auditEnabled: env.AUDIT_ENABLED !== 'false' && env.AUDIT_ENABLED !== '0',
+    rateLimitAuthPerMinute: toInt(env.RATE_LIMIT_AUTH_PER_MINUTE, 160, 'RATE_LIMIT_AUTH_PER_MINUTE'),
+    rateLimitApiPerMinute: toInt(env.RATE_LIMIT_API_PER_MINUTE, 60_000, 'RATE_LIMIT_API_PER_MINUTE'),
+    rateLimitWindowSeconds: toInt(env.RATE_LIMIT_WINDOW_SECONDS, 60, 'RATE_LIMIT_WINDOW_SECONDS') || 60,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'tiba:',
   });
 }
 
 /** The repository's fhir-profiles/ folder, when the server runs from a checkout. */
 function defaultProfilesDir(): string | undefined {
   const dir = fileURLToPath(new URL('../../../fhir-profiles', import.meta.url));
+  return existsSync(dir) ? dir : undefined;
+}
+
+/** The web app's build output in a checkout (packages/app/dist), when it has been built. */
+function defaultAppDistDir(): string | undefined {
+  const dir = fileURLToPath(new URL('../../app/dist', import.meta.url));
   return existsSync(dir) ? dir : undefined;
 }
 

@@ -27,7 +27,12 @@ export async function createServer(
     await prepareDatabase(config, pool, log);
     const keys = await loadSigningKeys(pool);
     const app = await buildApp({ config, pool, redis, keys, logger: log, warmUp: options?.warmUp });
+    // Picks up keys rotated by other processes (`npm run rotate-keys`).
+    keys.startAutoReload(config.signingKeyReloadSeconds * 1000, (err) =>
+      log.warn({ err }, 'Could not reload the signing keys; keeping the current ones')
+    );
     app.addHook('onClose', async () => {
+      keys.stopAutoReload();
       await pool.end();
       redis.disconnect();
     });

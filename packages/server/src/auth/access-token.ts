@@ -12,6 +12,10 @@ export interface AccessTokenClaims {
   project: string;
   /** The ProjectMembership id the token acts as. */
   membership: string;
+  /** SMART launch context: the Patient ('Patient/123') that `patient/` scopes are limited to. */
+  patient?: string;
+  /** The User id, for user sign-ins (Medplum's `username` claim). */
+  username?: string;
 }
 
 export interface VerifiedToken extends AccessTokenClaims {
@@ -63,7 +67,13 @@ export class AccessTokenVerifier {
         issuer: this.issuer,
         algorithms: [SIGNING_ALG],
       });
-      if (typeof payload.login_id !== 'string' || typeof payload.project !== 'string' || !payload.exp) {
+      // Refresh and ID tokens are signed by the same key but carry no project or membership.
+      if (
+        typeof payload.login_id !== 'string' ||
+        typeof payload.project !== 'string' ||
+        typeof payload.membership !== 'string' ||
+        !payload.exp
+      ) {
         return undefined;
       }
       const claims = payload as unknown as VerifiedToken;

@@ -1,6 +1,7 @@
 import { unauthorized } from '@medplum/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AccessTokenVerifier, VerifiedToken } from './access-token.js';
+import type { LoginStatus } from './login-status.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -9,13 +10,21 @@ declare module 'fastify' {
   }
 }
 
-/** A preHandler that answers 401 with an OperationOutcome unless a valid bearer token is sent. */
-export function requireBearerToken(verifier: AccessTokenVerifier) {
+/** The bearer token of a request, if it sends one. */
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  return header?.startsWith('Bearer ') ? header.slice(7).trim() || undefined : undefined;
+}
+
+/**
+ * A preHandler that answers 401 with an OperationOutcome unless a valid bearer token is sent
+ * whose Login has not been revoked (sign-out, refresh token reuse).
+ */
+export function requireBearerToken(verifier: AccessTokenVerifier, loginStatus: LoginStatus) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const header = request.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const token = bearerToken(request);
     const claims = token ? await verifier.verify(token) : undefined;
-    if (!claims) {
+    if (!claims || !(await loginStatus.isActive(claims.login_id))) {
       await reply
         .code(401)
         .header('WWW-Authenticate', 'Bearer realm="tiba"')

@@ -14,7 +14,7 @@ afterAll(async () => {
 /** What the server owns in meta; everything else must come back exactly as sent. */
 function withoutServerMeta(resource: Resource): Resource {
   const { meta, ...rest } = resource as Resource & { meta?: Record<string, unknown> };
-  const { versionId: _v, lastUpdated: _l, project: _p, author: _a, ...clientMeta } = meta ?? {};
+  const { versionId: _v, lastUpdated: _l, project: _p, author: _a, compartment: _c, ...clientMeta } = meta ?? {};
   return Object.keys(clientMeta).length ? ({ ...rest, meta: clientMeta } as Resource) : (rest as Resource);
 }
 

@@ -11,7 +11,7 @@ export interface FhirRoutesOptions {
   baseUrl: string;
   router: FhirRouter;
   /** The caller's repository: who they are decides what they may see and write. */
-  repositoryFor: (request: FastifyRequest) => PostgresRepository;
+  repositoryFor: (request: FastifyRequest) => Promise<PostgresRepository>;
   /** Runs before every FHIR route except `metadata` (authentication). */
   authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   capabilityStatement: () => Resource;
@@ -33,7 +33,7 @@ export async function fhirRoutes(app: FastifyInstance, options: FhirRoutesOption
     if (ifMatch !== undefined && !WEAK_ETAG.test(String(ifMatch).trim())) {
       return sendOutcome(reply, 400, badRequest(`Invalid If-Match header: ${ifMatch}`));
     }
-    const repo = options.repositoryFor(request);
+    const repo = await options.repositoryFor(request);
     const fhirRequest = toFhirRequest(request);
     request.metricsRoute = `${FHIR_PREFIX}/${interactionOf(router, fhirRequest)}`;
     const rawBinary = rawBinaryWrite(request, fhirRequest);

@@ -1,4 +1,6 @@
+import { OperationOutcomeError, unauthorized } from '@medplum/core';
 import type { FastifyRequest } from 'fastify';
+import { AccessResolver } from '../access/access-context.js';
 import type { TibaConfig } from '../config.js';
 import { validateFhirResource } from '../fhir/validation/validate-resource.js';
 import type { Pool } from '../infra/postgres.js';
@@ -6,8 +8,13 @@ import { resolveClaimedProfiles } from './profile-lookup.js';
 import { PostgresRepository, type RepositoryContext } from './repository.js';
 
 export interface RepositoryFactory {
-  /** The repository of an authenticated request: its project, its author. */
-  forRequest(request: FastifyRequest): PostgresRepository;
+  /**
+   * The repository of an authenticated request: its project, its author, and its access
+   * (membership policy narrowed by the token's scopes), which the repository enforces.
+   */
+  forRequest(request: FastifyRequest): Promise<PostgresRepository>;
+  /** Resolves token access; `clear()` after changing policies or memberships in this process. */
+  readonly access: AccessResolver;
   /**
    * A repository that acts for the server itself. Callers name why they need it, so that
    * every privileged use is visible where it happens.
@@ -27,15 +34,21 @@ export function createRepositoryFactory(config: Readonly<TibaConfig>, pool: Pool
     },
   };
   const profileReader = new PostgresRepository({ ...base, validate: () => undefined });
+  const access = new AccessResolver(new PostgresRepository({ ...base, author: { reference: 'system' } }));
   return {
-    forRequest(request) {
+    access,
+    async forRequest(request) {
       const auth = request.auth;
+      if (!auth) {
+        throw new OperationOutcomeError(unauthorized);
+      }
       const prefer = String(request.headers.prefer ?? '');
       return new PostgresRepository({
         ...base,
-        projectId: auth?.project,
-        author: auth ? { reference: auth.profile } : undefined,
+        projectId: auth.project,
+        author: { reference: auth.profile },
         lenient: /handling=lenient/.test(prefer),
+        access: await access.resolve(auth),
       });
     },
     system(_reason) {

@@ -12,6 +12,8 @@ export interface HistoryQuery {
   /** `_count` and `_offset` page through the versions. */
   count?: number;
   offset?: number;
+  /** Only versions of this project (set by the repository for callers, never from the URL). */
+  projectId?: string;
 }
 
 const DEFAULT_COUNT = 100;
@@ -43,6 +45,10 @@ export async function readHistoryBundle<T extends Resource>(
   if (query.id) {
     values.push(query.id);
     where.push(`id = $${values.length}`);
+  }
+  if (query.projectId) {
+    values.push(query.projectId);
+    where.push(`project_id = $${values.length}`);
   }
   if (query.since) {
     if (Number.isNaN(Date.parse(query.since))) {

@@ -1,8 +1,9 @@
-import type { Operation, SearchRequest, WithId } from '@medplum/core';
+import type { AccessPolicyInteraction, Operation, SearchRequest, WithId } from '@medplum/core';
 import {
   applyPatch,
   badRequest,
   fhirpathPatchTypedValue,
+  forbidden,
   generateId,
   gone,
   isResourceType,
@@ -23,12 +24,22 @@ import type {
   UpdateResourceOptions,
 } from '@medplum/fhir-router';
 import { FhirRepository } from '@medplum/fhir-router';
-import type { Bundle, Parameters, Reference, Resource } from '@medplum/fhirtypes';
+import type { Bundle, Parameters, ProjectMembership, Reference, Resource } from '@medplum/fhirtypes';
+import {
+  type AccessContext,
+  entriesFor,
+  permits,
+  permitsType,
+  redactSecrets,
+  SHARED_DEFINITION_TYPES,
+} from '../access/policy.js';
 import { isRetryableDatabaseError } from '../errors.js';
 import type { Pool, PoolClient, Queryable } from '../infra/postgres.js';
+import { computePatientCompartments } from './compartments.js';
 import { type HistoryQuery, readHistoryBundle } from './history.js';
+import { type AccessCondition, accessCondition } from './search/access-filter.js';
 import { executeSearch, searchByReference } from './search/execute.js';
-import { selectCurrent, type VersionToWrite, writeVersion } from './write-resource.js';
+import { type CurrentRow, selectCurrent, type VersionToWrite, writeVersion } from './write-resource.js';
 
 /** Everything a repository needs to know about who is asking and how to answer. */
 export interface RepositoryContext {
@@ -38,6 +49,11 @@ export interface RepositoryContext {
   projectId?: string;
   /** Who writes (meta.author). */
   author?: Reference;
+  /**
+   * What the caller may do: its project and effective AccessPolicy, enforced on every read,
+   * search, history and write. Undefined only for the server's own (system) repository.
+   */
+  access?: AccessContext;
   /** Prefer: handling=lenient — unknown search parameters are ignored instead of rejected. */
   lenient?: boolean;
   maxAccurateTotal: number;
@@ -58,11 +74,13 @@ const MAX_TRANSACTION_ATTEMPTS = 5;
 export class PostgresRepository extends FhirRepository {
   private readonly ctx: RepositoryContext;
   private readonly client: PoolClient | undefined;
+  private searchAccess: AccessCondition | undefined;
 
   constructor(ctx: RepositoryContext, client?: PoolClient) {
     super();
     this.ctx = ctx;
     this.client = client;
+    this.searchAccess = ctx.access ? accessCondition(ctx.access) : undefined;
   }
 
   /** The same caller acting inside another project (new resources get that meta.project). */
@@ -97,10 +115,12 @@ export class PostgresRepository extends FhirRepository {
     if (!row) {
       throw new OperationOutcomeError(notFound);
     }
-    if (row.deleted || !row.content) {
+    const resource = row.content ? (JSON.parse(row.content) as WithId<T>) : undefined;
+    this.checkAccess(resourceType, row, resource, 'read');
+    if (row.deleted || !resource) {
       throw new OperationOutcomeError(gone);
     }
-    return JSON.parse(row.content) as WithId<T>;
+    return this.ctx.access ? redactSecrets(resource) : resource;
   }
 
   async readReference<T extends Resource>(reference: Reference<T>): Promise<WithId<T>> {
@@ -124,20 +144,47 @@ export class PostgresRepository extends FhirRepository {
     id: string,
     options?: ReadHistoryOptions
   ): Promise<Bundle<WithId<T>>> {
-    await this.assertExisted(resourceType, id);
     return this.history({ resourceType, id, count: options?.limit, offset: options?.offset });
   }
 
-  /** Instance, type or system history, newest first: https://hl7.org/fhir/R4/http.html#history */
+  /**
+   * Instance, type or system history, newest first: https://hl7.org/fhir/R4/http.html#history
+   * A caller sees the versions of its project that its policy lets it read; a version it may not
+   * read is left out of the page (so a page can hold fewer than `_count` entries).
+   */
   async history<T extends Resource>(query: HistoryQuery): Promise<Bundle<WithId<T>>> {
     if (query.resourceType) {
       assertResourceType(query.resourceType);
     }
-    return readHistoryBundle<T>(this.db, this.ctx.baseUrl, query);
+    if (query.id) {
+      await this.assertExisted(query.resourceType as string, query.id, 'history');
+    }
+    const access = this.ctx.access;
+    if (!access) {
+      return readHistoryBundle<T>(this.db, this.ctx.baseUrl, query);
+    }
+    if (query.resourceType && !permitsType(access, query.resourceType, 'history')) {
+      throw new OperationOutcomeError(forbidden);
+    }
+    const bundle = await readHistoryBundle<T>(this.db, this.ctx.baseUrl, { ...query, projectId: access.projectId });
+    bundle.entry = bundle.entry?.filter((entry) => {
+      if (entry.resource) {
+        entry.resource = redactSecrets(entry.resource);
+      }
+      if (entry.resource) {
+        return permits(access, entry.resource, 'history');
+      }
+      // A deletion shows only an id: visible where the policy grants the whole type.
+      const type = entry.fullUrl?.split('/').at(-2) ?? '';
+      return (
+        query.id !== undefined || entriesFor(access.policy, type, 'history').some((e) => !e.criteria && !e.compartment)
+      );
+    });
+    return bundle;
   }
 
   async readVersion<T extends Resource>(resourceType: string, id: string, vid: string): Promise<WithId<T>> {
-    await this.assertExisted(resourceType, id);
+    await this.assertExisted(resourceType, id, 'vread');
     if (!UUID_PATTERN.test(vid)) {
       throw new OperationOutcomeError(notFound);
     }
@@ -152,7 +199,11 @@ export class PostgresRepository extends FhirRepository {
     if (!row.content) {
       throw new OperationOutcomeError(gone);
     }
-    return JSON.parse(row.content) as WithId<T>;
+    const version = JSON.parse(row.content) as WithId<T>;
+    if (this.ctx.access && !permits(this.ctx.access, version, 'vread')) {
+      throw new OperationOutcomeError(notFound);
+    }
+    return this.ctx.access ? redactSecrets(version) : version;
   }
 
   async updateResource<T extends Resource>(resource: T, options?: UpdateResourceOptions): Promise<WithId<T>> {
@@ -180,11 +231,12 @@ export class PostgresRepository extends FhirRepository {
     return this.inTransaction(async (repo) => {
       const row = await repo.lockExisting(resourceType, id);
       const resource = JSON.parse(row.content as string) as WithId<T>;
+      repo.checkAccess(resourceType, row, resource, 'update');
       applyAnyPatch(resource, patch);
       if (resource.resourceType !== resourceType || resource.id !== id) {
         throw new OperationOutcomeError(badRequest('Patch must not change resourceType or id'));
       }
-      return (await repo.updateLocked(resource, 'PATCH', options?.ifMatch, row.versionId)).resource;
+      return (await repo.updateLocked(resource, 'PATCH', options?.ifMatch, row)).resource;
     });
   }
 
@@ -195,11 +247,14 @@ export class PostgresRepository extends FhirRepository {
       if (!row) {
         throw new OperationOutcomeError(notFound);
       }
+      repo.checkAccess(resourceType, row, row.content ? JSON.parse(row.content) : undefined, 'delete');
       checkIfMatch(options?.ifMatch, row.versionId);
       if (row.deleted) {
         return; // deleting twice is not an error: https://hl7.org/fhir/R4/http.html#delete
       }
-      await writeVersion(repo.db, repo.newVersion(resourceType, id, 'DELETE', undefined), true);
+      const deletion = repo.newVersion(resourceType, id, 'DELETE', undefined);
+      deletion.projectId = row.projectId ?? undefined;
+      await writeVersion(repo.db, deletion, true);
     });
   }
 
@@ -207,7 +262,14 @@ export class PostgresRepository extends FhirRepository {
     searchRequest: SearchRequest<T>,
     options?: SearchOptions
   ): Promise<Bundle<WithId<T>>> {
-    return executeSearch(this.searchContext(), this, searchRequest, options);
+    this.checkSearchable(searchRequest);
+    const bundle = await executeSearch(this.searchContext(), this, searchRequest, options);
+    if (this.ctx.access) {
+      for (const entry of bundle.entry ?? []) {
+        entry.resource = entry.resource && redactSecrets(entry.resource);
+      }
+    }
+    return bundle;
   }
 
   async searchByReference<T extends Resource>(
@@ -215,7 +277,16 @@ export class PostgresRepository extends FhirRepository {
     referenceField: string,
     references: string[]
   ): Promise<Record<string, WithId<T>[]>> {
-    return searchByReference(this.searchContext(), this, searchRequest, referenceField, references);
+    this.checkSearchable(searchRequest);
+    const matches = await searchByReference(this.searchContext(), this, searchRequest, referenceField, references);
+    if (this.ctx.access) {
+      for (const list of Object.values(matches)) {
+        list.forEach((resource, i) => {
+          list[i] = redactSecrets(resource);
+        });
+      }
+    }
+    return matches;
   }
 
   async withTransaction<TResult>(
@@ -263,7 +334,77 @@ export class PostgresRepository extends FhirRepository {
       baseUrl: this.ctx.baseUrl,
       lenient: Boolean(this.ctx.lenient),
       maxAccurateTotal: this.ctx.maxAccurateTotal,
+      access: this.searchAccess,
     };
+  }
+
+  /** A search of types the caller may not search at all is refused (403), not answered empty. */
+  private checkSearchable(searchRequest: SearchRequest): void {
+    const access = this.ctx.access;
+    if (!access) {
+      return;
+    }
+    const types = searchRequest.types?.length ? searchRequest.types : [searchRequest.resourceType];
+    if (!types.some((t) => permitsType(access, t, 'search') || SHARED_DEFINITION_TYPES.has(t))) {
+      throw new OperationOutcomeError(forbidden);
+    }
+  }
+
+  /**
+   * Refuses an interaction with an existing resource the caller may not perform: 404 when the
+   * resource is in another project or outside its policy (its existence is not revealed), 403
+   * when its policy grants the type but not this interaction on it.
+   */
+  private checkAccess(
+    resourceType: string,
+    row: CurrentRow,
+    resource: Resource | undefined,
+    interaction: AccessPolicyInteraction
+  ): void {
+    const access = this.ctx.access;
+    if (!access) {
+      return;
+    }
+    const reading = interaction === 'read' || interaction === 'vread' || interaction === 'history';
+    if (row.projectId === null && SHARED_DEFINITION_TYPES.has(resourceType)) {
+      if (reading) {
+        return;
+      }
+      throw new OperationOutcomeError(forbidden);
+    }
+    // A Project belongs to itself (it is created by the server, outside any project).
+    const ownProject = resourceType === 'Project' && resource?.id === access.projectId;
+    if (row.projectId !== access.projectId && !ownProject) {
+      throw new OperationOutcomeError(notFound);
+    }
+    // What the caller cannot read does not exist for it; what it reads but may not change is 403.
+    const readable = resource ? permits(access, resource, 'read') : permitsType(access, resourceType, 'read');
+    if (!readable) {
+      throw new OperationOutcomeError(notFound);
+    }
+    const allowed = resource ? permits(access, resource, interaction) : permitsType(access, resourceType, interaction);
+    if (interaction !== 'read' && !allowed) {
+      throw new OperationOutcomeError(forbidden);
+    }
+  }
+
+  /** Refuses a new version the caller may not write (`create` or `update` of this content). */
+  private checkWrite(resource: Resource, interaction: 'create' | 'update'): void {
+    const access = this.ctx.access;
+    if (!access) {
+      return;
+    }
+    if (!permits(access, resource, interaction)) {
+      throw new OperationOutcomeError(forbidden);
+    }
+    if (
+      resource.resourceType === 'ProjectMembership' &&
+      (resource as ProjectMembership).project?.reference !== `Project/${access.projectId}`
+    ) {
+      throw new OperationOutcomeError(
+        badRequest('A membership must belong to your project', 'ProjectMembership.project')
+      );
+    }
   }
 
   /** Update (or update-as-create) with the row already locked by this transaction. */
@@ -271,27 +412,25 @@ export class PostgresRepository extends FhirRepository {
     resource: T,
     method: 'PUT' | 'PATCH',
     ifMatch: string | undefined,
-    lockedVersion?: string
+    lockedRow?: CurrentRow
   ): Promise<{ resource: WithId<T>; created: boolean }> {
     const { resourceType, id } = resource as WithId<T>;
-    let currentVersion = lockedVersion;
-    let exists = lockedVersion !== undefined;
-    if (!exists) {
-      const row = await selectCurrent(this.db, resourceType, id, true);
-      exists = row !== undefined;
-      currentVersion = row?.deleted ? undefined : row?.versionId;
+    const row = lockedRow ?? (await selectCurrent(this.db, resourceType, id, true));
+    if (row && !lockedRow) {
+      this.checkAccess(resourceType, row, row.content ? JSON.parse(row.content) : undefined, 'update');
     }
     if (ifMatch !== undefined) {
-      checkIfMatch(ifMatch, currentVersion);
+      checkIfMatch(ifMatch, row?.deleted ? undefined : row?.versionId);
     }
-    if (!exists) {
+    if (!row) {
       // Update as create: https://hl7.org/fhir/R4/http.html#upsert
       if (!ID_PATTERN.test(id)) {
         throw new OperationOutcomeError(badRequest('Invalid id', `${resourceType}.id`));
       }
       return { resource: await this.writeNew(resource as WithId<T>, method), created: true };
     }
-    const version = await this.prepare(resource as WithId<T>, method);
+    const version = await this.prepare(resource as WithId<T>, method, row.projectId ?? undefined);
+    this.checkWrite(version.resource, 'update');
     await writeVersion(this.db, version.write, true);
     return { resource: version.resource, created: false };
   }
@@ -304,17 +443,26 @@ export class PostgresRepository extends FhirRepository {
       throw new OperationOutcomeError(badRequest('Invalid id', `${resource.resourceType}.id`));
     }
     const version = await this.prepare(resource, method);
+    this.checkWrite(version.resource, 'create');
     await writeVersion(this.db, version.write, false);
     return version.resource;
   }
 
-  /** Validates and stamps server-managed meta on a resource about to become a new version. */
-  private async prepare<T extends Resource>(input: WithId<T>, method: VersionToWrite['method']) {
+  /**
+   * Validates and stamps server-managed meta on a resource about to become a new version:
+   * version, time, project (the caller's, else the resource's own), author, compartments.
+   */
+  private async prepare<T extends Resource>(
+    input: WithId<T>,
+    method: VersionToWrite['method'],
+    currentProjectId?: string
+  ) {
     const {
       versionId: _v,
       lastUpdated: _l,
       project: _p,
       author: _a,
+      compartment: _c,
       ...clientMeta
     } = (input.meta ?? {}) as Record<string, unknown>;
     const candidate = { ...input, meta: Object.keys(clientMeta).length ? clientMeta : undefined } as WithId<T>;
@@ -323,14 +471,17 @@ export class PostgresRepository extends FhirRepository {
     }
     await this.ctx.validate(candidate);
     const write = this.newVersion(input.resourceType, input.id, method, candidate);
+    write.projectId ??= currentProjectId;
+    const compartment = computePatientCompartments(candidate);
     const resource = {
       ...candidate,
       meta: {
         ...candidate.meta,
         versionId: write.versionId,
         lastUpdated: write.lastUpdated,
-        ...(this.ctx.projectId ? { project: this.ctx.projectId } : undefined),
+        ...(write.projectId ? { project: write.projectId } : undefined),
         ...(this.ctx.author ? { author: this.ctx.author } : undefined),
+        ...(compartment ? { compartment } : undefined),
       },
     } as WithId<T>;
     write.resource = resource;
@@ -366,13 +517,14 @@ export class PostgresRepository extends FhirRepository {
     return row;
   }
 
-  /** History and vread of a deleted resource still work; of a never-created one, 404. */
-  private async assertExisted(resourceType: string, id: string): Promise<void> {
+  /** History and vread of a deleted resource still work; of a never-created one (or an unreadable one), 404. */
+  private async assertExisted(resourceType: string, id: string, interaction: 'history' | 'vread'): Promise<void> {
     assertResourceType(resourceType);
     const row = ID_PATTERN.test(id) ? await selectCurrent(this.db, resourceType, id, false) : undefined;
     if (!row) {
       throw new OperationOutcomeError(notFound);
     }
+    this.checkAccess(resourceType, row, row.content ? JSON.parse(row.content) : undefined, interaction);
   }
 }
 

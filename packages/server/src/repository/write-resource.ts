@@ -50,6 +50,8 @@ export interface CurrentRow {
   versionId: string;
   deleted: boolean;
   content: string | null;
+  /** The project the resource belongs to (null for shared definitions and server records). */
+  projectId: string | null;
 }
 
 export async function selectCurrent(
@@ -58,11 +60,18 @@ export async function selectCurrent(
   id: string,
   forUpdate: boolean
 ): Promise<CurrentRow | undefined> {
-  const result = await queryPrepared<{ version_id: string; deleted: boolean; content: string | null }>(
+  const result = await queryPrepared<{
+    version_id: string;
+    deleted: boolean;
+    content: string | null;
+    project_id: string | null;
+  }>(
     db,
-    `SELECT version_id, deleted, content FROM resource WHERE resource_type = $1 AND id = $2${forUpdate ? ' FOR UPDATE' : ''}`,
+    `SELECT version_id, deleted, content, project_id FROM resource WHERE resource_type = $1 AND id = $2${forUpdate ? ' FOR UPDATE' : ''}`,
     [resourceType, id]
   );
   const row = result.rows[0];
-  return row ? { versionId: row.version_id, deleted: row.deleted, content: row.content } : undefined;
+  return row
+    ? { versionId: row.version_id, deleted: row.deleted, content: row.content, projectId: row.project_id }
+    : undefined;
 }

@@ -34,6 +34,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     ADMIN_PASSWORD: 'test-admin-password',
     DATABASE_POOL_SIZE: '8',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Rate-limit and sign-in throttle counters of its own: parallel test servers share one Redis.
+    REDIS_KEY_PREFIX: `${name}:`,
     ...env,
   });
   const server = await createServer(config, { logger: Boolean(process.env.TEST_LOG_LEVEL) });

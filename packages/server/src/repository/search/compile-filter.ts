@@ -3,6 +3,7 @@ import type { SearchParameter } from '@medplum/fhirtypes';
 import { chainCondition, hasCondition } from './filters/chain.js';
 import { compositeCondition } from './filters/composite.js';
 import { dateCondition } from './filters/date.js';
+import { filterParamCondition } from './filters/filter-param.js';
 import { numberCondition, quantityCondition } from './filters/number.js';
 import { referenceCondition } from './filters/reference.js';
 import { stringCondition } from './filters/string.js';
@@ -37,6 +38,9 @@ const TABLES: Record<string, IndexTable> = {
  */
 export function compileFilter(ctx: CompileContext, scope: Scope, filter: Filter): string | undefined {
   const { code, operator, value } = filter;
+  if (code === '_filter') {
+    return filterParamCondition(ctx, scope, value);
+  }
   if (code.startsWith('_has:') || code.includes('.')) {
     return compileKey(ctx, scope, code, value);
   }

@@ -1,5 +1,6 @@
 import { type Filter, isResourceType, type SearchRequest } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
+import type { AccessCondition } from './access-filter.js';
 import { compileFilter } from './compile-filter.js';
 import { compileSort } from './sort.js';
 import { badSearch, type CompileContext, orJoin, QueryParams, type Scope } from './sql.js';
@@ -20,6 +21,7 @@ export interface CompiledSearch {
 export interface CompileOptions {
   baseUrl: string;
   lenient: boolean;
+  access?: AccessCondition;
 }
 
 /**
@@ -34,6 +36,9 @@ export function compileSearch(options: CompileOptions, request: SearchRequest): 
   const branches = types.map((type) => {
     const scope: Scope = { alias: 'r', resourceType: type, typeParam: ctx.params.bind(type), topLevel: true };
     const conditions = [`r.resource_type = ${scope.typeParam}`];
+    if (ctx.access) {
+      conditions.push(ctx.access(ctx, scope));
+    }
     for (const filter of request.filters ?? []) {
       const sql = compileFilter(ctx, scope, filter);
       if (sql !== undefined) {

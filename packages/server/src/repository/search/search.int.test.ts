@@ -328,6 +328,24 @@ describe('chains and _has', () => {
   });
 });
 
+describe('_filter', () => {
+  test('comparisons, and/or/not, as the equivalent parameters', async () => {
+    expect(await sortedIds('Patient?_filter=name eq John')).toEqual(['p2']);
+    expect(await sortedIds('Patient?_filter=name sw john')).toEqual(['p2', 'p3']);
+    expect(await sortedIds('Patient?_filter=name co PPL')).toEqual(['p3']);
+    expect(await sortedIds('Patient?_filter=name eq John or name eq Zoë')).toEqual(['p1', 'p2']);
+    expect(await sortedIds('Patient?_filter=name sw john and not (family sw smi)')).toEqual(['p3']);
+    expect(await sortedIds('Observation?_filter=code eq 8462-4 and subject.name sw john')).toEqual(
+      await sortedIds('Observation?code=8462-4&subject.name=john')
+    );
+  });
+  test('a malformed or unsupported _filter is a 400', async () => {
+    await expect(search('Patient?_filter=name eq')).rejects.toThrow();
+    await expect(search('Patient?_filter=name ew son')).rejects.toThrow(/Invalid _filter/);
+    await expect(search('Patient?_filter=name in http://x')).rejects.toThrow(/not supported/);
+  });
+});
+
 describe('system search, sort and paging', () => {
   test('_type searches several types', async () => {
     expect(await sortedIds('?_type=Patient,Practitioner&name=grace')).toEqual(['pr1']);

@@ -1,5 +1,6 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
+import type { AccessCondition } from './access-filter.js';
 import { getRowSource } from './index-values.js';
 import { prefixUpperBound } from './text.js';
 
@@ -45,6 +46,8 @@ export interface CompileContext {
   lenient: boolean;
   /** Checks run on candidate resources after SQL (composite parameters over repeating elements). */
   postFilters: ((resource: Resource) => boolean)[];
+  /** The caller's access rule, added to every resource row the query reads; undefined for the server itself. */
+  access?: AccessCondition;
 }
 
 export type IndexTable =

@@ -1,7 +1,7 @@
 import type { SearchRows } from './rows.js';
 
 /** Index tables with their value columns (after resource_type, resource_sid) and SQL types. */
-const TABLES: { key: keyof SearchRows; table: string; columns: [string, string, string][] }[] = [
+export const TABLES: { key: keyof SearchRows; table: string; columns: [string, string, string][] }[] = [
   {
     key: 'token',
     table: 'search_token',

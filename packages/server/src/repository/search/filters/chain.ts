@@ -43,7 +43,7 @@ export function chainCondition(ctx: CompileContext, scope: Scope, key: string, v
       `EXISTS (SELECT 1 FROM search_reference ${c} JOIN resource ${r} ON ${r}.resource_type = ${c}.target_type` +
         ` AND ${r}.id = ${c}.target_id AND NOT ${r}.deleted WHERE ${c}.resource_type = ${scope.typeParam}` +
         ` AND ${c}.resource_sid = ${scope.alias}.sid AND ${rows}` +
-        ` AND ${c}.target_type = ${inner.typeParam} AND ${condition})`
+        ` AND ${c}.target_type = ${inner.typeParam} AND ${condition}${innerAccess(ctx, inner)})`
     );
   }
   return conditions.length ? orJoin(conditions) : undefined;
@@ -82,8 +82,13 @@ export function hasCondition(ctx: CompileContext, scope: Scope, key: string, val
     `EXISTS (SELECT 1 FROM search_reference ${h} JOIN resource ${r} ON ${r}.sid = ${h}.resource_sid` +
     ` AND NOT ${r}.deleted WHERE ${h}.resource_type = ${inner.typeParam}` +
     ` AND ${rows} AND ${h}.target_type = ${scope.typeParam}` +
-    ` AND ${h}.target_id = ${scope.alias}.id AND ${condition})`
+    ` AND ${h}.target_id = ${scope.alias}.id AND ${condition}${innerAccess(ctx, inner)})`
   );
+}
+
+/** The caller's access rule on a resource a chain looks through: it may only filter by what it may read. */
+function innerAccess(ctx: CompileContext, inner: Scope): string {
+  return ctx.access ? ` AND ${ctx.access(ctx, inner)}` : '';
 }
 
 function unknown(ctx: CompileContext, message: string): undefined {

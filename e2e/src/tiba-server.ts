@@ -1,0 +1,131 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createDatabase, dropDatabase, randomDatabaseName } from '../../packages/server/src/test/test-database.js';
+
+const SERVER_MAIN = fileURLToPath(new URL('../../packages/server/dist/main.js', import.meta.url));
+export const APP_DIST_DIR = fileURLToPath(new URL('../../packages/app/dist', import.meta.url));
+/** Long enough for migrations and the R4 definitions on a fresh database on a busy machine. */
+const START_TIMEOUT_MS = 120_000;
+const STOP_TIMEOUT_MS = 20_000;
+/** Server output kept to explain a failure. */
+const LOG_TAIL_LINES = 200;
+
+export interface TibaProcess {
+  /** http://127.0.0.1:<port>/ */
+  baseUrl: string;
+  adminEmail: string;
+  adminPassword: string;
+  /** The server's last output lines. */
+  logTail(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The built server (`packages/server/dist/main.js`, what `npm start` runs) as a child process
+ * on a new, empty database, serving the built web app. Resolves once /healthcheck answers.
+ */
+export async function startTibaServer(): Promise<TibaProcess> {
+  for (const [file, build] of [
+    [SERVER_MAIN, '@tiba/server'],
+    [`${APP_DIST_DIR}/index.html`, '@tiba/app'],
+  ]) {
+    if (!existsSync(file)) {
+      throw new Error(`${file} is missing: build first (npm run build -w ${build}, or npm test)`);
+    }
+  }
+  const databaseName = randomDatabaseName('tiba_test_e2e');
+  const databaseUrl = await createDatabase(databaseName);
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}/`;
+  const adminEmail = 'admin@e2e.example.com';
+  const adminPassword = `e2e-${randomBytes(9).toString('base64url')}`;
+  const output: string[] = [];
+  const child = spawn(process.execPath, [SERVER_MAIN], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      // Throttles and rate limits of this run only, whatever else uses this Redis.
+      REDIS_KEY_PREFIX: `tiba-e2e-${randomBytes(6).toString('hex')}:`,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      BASE_URL: baseUrl,
+      ADMIN_EMAIL: adminEmail,
+      ADMIN_PASSWORD: adminPassword,
+      APP_DIST_DIR,
+      LOG_LEVEL: process.env.E2E_SERVER_LOG_LEVEL ?? 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      output.push(...chunk.split('\n').filter(Boolean));
+      output.splice(0, Math.max(0, output.length - LOG_TAIL_LINES));
+    });
+  }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Never outlive the test process, even when it dies without running its afterAll.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const logTail = () => output.join('\n');
+  const stop = async () => {
+    await stopChild(child, exited);
+    process.removeListener('exit', killOnExit);
+    await dropDatabase(databaseName);
+  };
+  try {
+    await waitUntilHealthy(baseUrl, child);
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}\n--- server output ---\n${logTail()}`);
+  }
+  return { baseUrl, adminEmail, adminPassword, logTail, stop };
+}
+
+/** A port nobody listens on right now (the OS picks it). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))
+      );
+    });
+  });
+}
+
+async function waitUntilHealthy(baseUrl: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`The server exited (${child.exitCode ?? child.signalCode}) before it was ready`);
+    }
+    const healthy = await fetch(new URL('healthcheck', baseUrl), { signal: AbortSignal.timeout(2000) }).then(
+      (res) => res.ok,
+      () => false
+    );
+    if (healthy) {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`The server did not answer /healthcheck within ${START_TIMEOUT_MS / 1000} s`);
+}
+
+/** SIGTERM (the server drains and exits), SIGKILL if it does not. */
+async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return;
+  }
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+}

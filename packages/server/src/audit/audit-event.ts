@@ -1,0 +1,155 @@
+import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding, Reference } from '@medplum/fhirtypes';
+import type { SignInAudit } from './types.js';
+
+/*
+ * AuditEvent shapes (FHIR R4), following the HL7 examples and Medplum's codes:
+ * https://hl7.org/fhir/R4/auditevent.html, https://hl7.org/fhir/R4/audit-event-example-login.json.html
+ */
+
+const DICOM = 'http://dicom.nema.org/resources/ontology/DCM';
+const RESTFUL_INTERACTION = 'http://hl7.org/fhir/restful-interaction';
+
+export const USER_AUTHENTICATION: Coding = { system: DICOM, code: '110114', display: 'User Authentication' };
+export const LOGIN: Coding = { system: DICOM, code: '110122', display: 'Login' };
+export const REST_OPERATION: Coding = {
+  system: 'http://terminology.hl7.org/CodeSystem/audit-event-type',
+  code: 'rest',
+  display: 'Restful Operation',
+};
+
+/** The restful-interaction codes Tiba records (https://hl7.org/fhir/R4/codesystem-restful-interaction.html). */
+export type RestInteraction =
+  | 'read'
+  | 'vread'
+  | 'update'
+  | 'patch'
+  | 'delete'
+  | 'history'
+  | 'create'
+  | 'search'
+  | 'batch'
+  | 'transaction'
+  | 'operation';
+
+const ACTIONS: Record<RestInteraction, AuditEvent['action']> = {
+  create: 'C',
+  read: 'R',
+  vread: 'R',
+  history: 'R',
+  search: 'R',
+  update: 'U',
+  patch: 'U',
+  delete: 'D',
+  batch: 'E',
+  transaction: 'E',
+  operation: 'E',
+};
+
+/** 0 success, 4 minor failure (the caller's fault: 4xx), 8 serious failure (the server's: 5xx). */
+export function outcomeOfStatus(status: number): AuditEvent['outcome'] {
+  if (status < 400) {
+    return '0';
+  }
+  return status < 500 ? '4' : '8';
+}
+
+/** Who acted: the caller's profile, and the client application it acted through when that is someone else. */
+export interface AuditCaller {
+  /** 'Practitioner/1', 'ClientApplication/2', … */
+  profile?: string;
+  clientId?: string;
+  /** Shown when there is no profile (a failed sign-in: the email tried). */
+  altId?: string;
+  ip: string;
+}
+
+export interface RestAuditInput {
+  interaction: RestInteraction;
+  caller: AuditCaller;
+  /** The resource acted on, as 'Type/id' (or 'Type' for type-level interactions). */
+  what?: string;
+  /** For searches and conditional interactions: the query, e.g. 'Patient?name=smith'. */
+  query?: string;
+  status: number;
+  /** Diagnostics of a failure. */
+  outcomeDesc?: string;
+  recorded: string;
+}
+
+export function restAuditEvent(observer: Reference, input: RestAuditInput): AuditEvent {
+  const event: AuditEvent = {
+    resourceType: 'AuditEvent',
+    type: REST_OPERATION,
+    subtype: [{ system: RESTFUL_INTERACTION, code: input.interaction, display: input.interaction }],
+    action: ACTIONS[input.interaction],
+    recorded: input.recorded,
+    outcome: outcomeOfStatus(input.status),
+    agent: agentsOf(input.caller),
+    source: sourceOf(observer),
+  };
+  if (input.outcomeDesc) {
+    event.outcomeDesc = input.outcomeDesc;
+  }
+  const entity = entityOf(input.what, input.query);
+  if (entity) {
+    event.entity = [entity];
+  }
+  return event;
+}
+
+export function signInAuditEvent(observer: Reference, signIn: SignInAudit, recorded: string): AuditEvent {
+  const detail = signIn.reason ? `: ${signIn.reason}` : '';
+  return {
+    resourceType: 'AuditEvent',
+    type: USER_AUTHENTICATION,
+    subtype: [LOGIN],
+    action: 'E',
+    recorded,
+    outcome: signIn.outcome === 'success' ? '0' : '4',
+    outcomeDesc: `${signIn.method} sign-in ${signIn.outcome === 'success' ? 'succeeded' : 'failed'}${detail}`,
+    agent: agentsOf({ profile: signIn.who, clientId: signIn.clientId, altId: signIn.email, ip: signIn.ip }),
+    source: sourceOf(observer),
+  };
+}
+
+function agentsOf(caller: AuditCaller): AuditEventAgent[] {
+  const requestor: AuditEventAgent = {
+    who: caller.profile ? { reference: caller.profile } : { display: caller.altId ?? 'unknown' },
+    requestor: true,
+  };
+  if (caller.altId) {
+    requestor.altId = caller.altId;
+  }
+  if (caller.ip) {
+    // Network access point type 2: IP address.
+    requestor.network = { address: caller.ip, type: '2' };
+  }
+  const agents = [requestor];
+  const client = caller.clientId ? `ClientApplication/${caller.clientId}` : undefined;
+  if (client && client !== caller.profile) {
+    agents.push({
+      type: { coding: [{ system: DICOM, code: '110150', display: 'Application' }] },
+      who: { reference: client },
+      requestor: false,
+    });
+  }
+  return agents;
+}
+
+function entityOf(what: string | undefined, query: string | undefined): AuditEventEntity | undefined {
+  if (!what && !query) {
+    return undefined;
+  }
+  return {
+    ...(what ? { what: { reference: what } } : undefined),
+    // entity.query is base64Binary in R4; the readable query goes in description.
+    ...(query ? { query: Buffer.from(query).toString('base64'), description: query } : undefined),
+  };
+}
+
+function sourceOf(observer: Reference): AuditEvent['source'] {
+  return {
+    observer: observer as AuditEvent['source']['observer'],
+    type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '3', display: 'Web Server' }],
+  };
+}
