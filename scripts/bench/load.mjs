@@ -82,7 +82,8 @@ export function createRequests(runTag, created) {
 }
 
 /** GETs of `pathOf(patient)`, cycling over the created patients. */
-function cycling(created, pathOf) {
+/** autocannon requests that cycle through `items`, GET `pathOf(item)`. */
+export function cycling(created, pathOf) {
   let i = 0;
   return [{ method: 'GET', setupRequest: (req) => ({ ...req, path: pathOf(created[i++ % created.length]) }) }];
 }

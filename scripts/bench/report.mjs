@@ -192,6 +192,9 @@ export function runMarkdown(info) {
   if (info.auditMarkdown) {
     lines.push(info.auditMarkdown);
   }
+  if (info.accessMarkdown) {
+    lines.push(info.accessMarkdown);
+  }
   return lines.join('\n');
 }
 

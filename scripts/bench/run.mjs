@@ -13,6 +13,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ACCESS_COMPARED, accessCostMarkdown, setupPatientMember } from './access.mjs';
 import { AUDIT_COMPARED, auditCostMarkdown, describePhase, waitAuditDrained } from './audit.mjs';
 import { loadBundles } from './bundles.mjs';
 import { busyCores, formatCpu } from './cpu.mjs';
@@ -230,6 +231,16 @@ async function main() {
   await phase('token', 'Search identifier (token)', tokenSearchRequests(runTag, created));
   await phase('name', 'Search name prefix (string)', nameSearchRequests(created));
 
+  say('Access control: a patient signs in; admin and patient read and search the same Observations');
+  const member = await setupPatientMember(origin, token, runTag);
+  const patientResults = {};
+  for (const [key, label] of ACCESS_COMPARED) {
+    const requests = key === 'obsRead' ? member.reads : member.searches;
+    await phase(key, `${label} (admin)`, requests);
+    patientResults[key] = await httpPhase(`${label} (patient)`, { ...common, token: member.token }, requests);
+    say(`  as the patient: ${describePhase(patientResults[key])}`);
+  }
+
   const workers = CONNECTIONS;
   say(`Transaction ingest: ${bundles.length} bundles (${bundleSource}), ${workers} workers`);
   results.ingest = await ingestPhase({ ...common, workers }, bundles);
@@ -252,10 +263,11 @@ async function main() {
     seconds: SECONDS,
   });
 
-  const errors = [...Object.values(results), ...Object.values(unaudited?.results ?? {})].reduce(
-    (sum, r) => sum + r.errors,
-    0
-  );
+  const errors = [
+    ...Object.values(results),
+    ...Object.values(unaudited?.results ?? {}),
+    ...Object.values(patientResults),
+  ].reduce((sum, r) => sum + r.errors, 0);
   const auditMarkdown = unaudited ? auditCostMarkdown(results, unaudited.results, unaudited.drains) : '';
   const info = {
     date: new Date(),
@@ -275,11 +287,13 @@ async function main() {
     raw,
     errors,
     auditMarkdown,
+    accessMarkdown: accessCostMarkdown(results, patientResults),
   };
   console.log(`\n${resultsTable(results, raw)}\n`);
   if (auditMarkdown) {
     console.log(`${auditMarkdown}\n`);
   }
+  console.log(`${info.accessMarkdown}\n`);
   if (env.BENCH_NO_DOC !== '1') {
     appendToDoc(path.join(ROOT, 'docs', 'benchmarks.md'), runMarkdown(info));
     say('added this run to docs/benchmarks.md');

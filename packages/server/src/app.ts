@@ -66,6 +66,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // One log line per request (below) instead of Fastify's two.
     disableRequestLogging: true,
     forceCloseConnections: 'idle',
+    // Behind a reverse proxy, request.ip (rate limits, sign-in throttling, audit) is the client's.
+    trustProxy: config.trustProxy,
+    // Errors raised before routing (a URL with a broken %-escape) get an OperationOutcome too.
+    frameworkErrors: (err, _request, reply) => {
+      const { status, outcome } = toOperationOutcome(err);
+      void sendOutcome(reply, status, outcome);
+    },
   });
   // While stopping, answers close their connection: keep-alive sockets would hold close() open.
   let closing = false;

@@ -45,6 +45,11 @@ export interface TibaConfig {
   rateLimitWindowSeconds: number;
   /** Prefix of Redis keys for rate limits and sign-in throttling (lets servers share a Redis). */
   redisKeyPrefix: string;
+  /**
+   * Trust X-Forwarded-For from these proxies (Fastify's trustProxy: `true`, or comma-separated
+   * addresses/CIDRs); false when unset, so clients cannot fake their IP.
+   */
+  trustProxy: boolean | string;
 }
 
 export const DEFAULT_ADMIN_PASSWORD = 'medplum_admin';
@@ -91,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
     rateLimitApiPerMinute: toInt(env.RATE_LIMIT_API_PER_MINUTE, 60_000, 'RATE_LIMIT_API_PER_MINUTE'),
     rateLimitWindowSeconds: toInt(env.RATE_LIMIT_WINDOW_SECONDS, 60, 'RATE_LIMIT_WINDOW_SECONDS') || 60,
     redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'tiba:',
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
   });
 }
 
@@ -104,6 +110,13 @@ function defaultProfilesDir(): string | undefined {
 function defaultAppDistDir(): string | undefined {
   const dir = fileURLToPath(new URL('../../app/dist', import.meta.url));
   return existsSync(dir) ? dir : undefined;
+}
+
+function parseTrustProxy(value: string | undefined): boolean | string {
+  if (!value || value === 'false') {
+    return false;
+  }
+  return value === 'true' ? true : value;
 }
 
 function toInt(value: string | undefined, fallback: number, name: string): number {

@@ -22,6 +22,11 @@ function expectOutcome(res: { statusCode: number; body: string }, status: number
 }
 
 describe('bad input gets a 4xx OperationOutcome and writes nothing', () => {
+  test('a URL with a broken percent-escape', async () => {
+    const res = await t.request({ method: 'GET', url: '/fhir/R4/Patient/%E0%A4%A' });
+    expectOutcome(res, 400);
+  });
+
   test('malformed JSON', async () => {
     const res = await t.request({
       method: 'POST',
