@@ -1,4 +1,4 @@
-import type { WithId } from '@medplum/core';
+import { OperationOutcomeError, unauthorized, type WithId } from '@medplum/core';
 import type { AccessPolicy, ProjectMembership, Reference } from '@medplum/fhirtypes';
 import type { VerifiedToken } from '../auth/access-token.js';
 import type { PostgresRepository } from '../repository/repository.js';
@@ -91,10 +91,13 @@ export class AccessResolver {
     this.cache.clear();
   }
 
+  /** A token whose membership is gone, inactive or of another project grants nothing: 401. */
   private async load(token: VerifiedToken): Promise<AccessContext> {
-    const membership = await this.systemRepo.readResource<ProjectMembership>('ProjectMembership', token.membership);
-    if (membership.project?.reference !== `Project/${token.project}`) {
-      throw new Error('Token membership does not belong to the token project');
+    const membership = await this.systemRepo
+      .readResource<ProjectMembership>('ProjectMembership', token.membership)
+      .catch(() => undefined);
+    if (!membership || membership.active === false || membership.project?.reference !== `Project/${token.project}`) {
+      throw new OperationOutcomeError(unauthorized);
     }
     const policy = (await resolveMembershipPolicy(this.systemRepo, membership)) ?? adminPolicy();
     const scopes = parseResourceScopes(token.scope);

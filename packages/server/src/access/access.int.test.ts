@@ -365,6 +365,27 @@ describe('SMART scopes narrow the policy', () => {
   });
 });
 
+describe('memberships', () => {
+  test('a token of a deactivated or deleted membership grants nothing', async () => {
+    const someone = await members.add(
+      await members.create<Practitioner>({ resourceType: 'Practitioner', name: [{ family: 'Gone' }] }),
+      { role: 'clinician' }
+    );
+    // Changed before the tokens are first used: the server remembers a resolved access for 10 s.
+    await members.systemRepo.updateResource({ ...someone.membership, active: false });
+    const other = await members.add(
+      await members.create<Practitioner>({ resourceType: 'Practitioner', name: [{ family: 'Deleted' }] }),
+      { role: 'clinician' }
+    );
+    await members.systemRepo.deleteResource('ProjectMembership', other.membership.id);
+    const res = await other.request({ method: 'GET', url: '/fhir/R4/Patient' });
+    expect(res.statusCode).toBe(401);
+    expect(res.json().resourceType).toBe('OperationOutcome');
+    const inactive = await someone.request({ method: 'GET', url: '/fhir/R4/Patient' });
+    expect(inactive.statusCode).toBe(401);
+  });
+});
+
 describe('projects are isolated', () => {
   test('an admin reads project users but never their credentials', async () => {
     const user = await members.create({

@@ -22,19 +22,33 @@ export interface VerifiedToken extends AccessTokenClaims {
   exp: number;
 }
 
+/** Signs a JWT of this server (access, ID or refresh token) with the newest key. */
+export async function signServerJwt(
+  keys: SigningKeys,
+  issuer: string,
+  claims: object,
+  lifetimeSeconds: number,
+  audience?: string
+): Promise<string> {
+  const jwt = new SignJWT({ ...claims })
+    .setProtectedHeader({ alg: SIGNING_ALG, kid: keys.kid, typ: 'JWT' })
+    .setIssuer(issuer)
+    .setIssuedAt()
+    .setExpirationTime(`${lifetimeSeconds}s`);
+  if (audience) {
+    jwt.setAudience(audience);
+  }
+  return jwt.sign(keys.privateKey);
+}
+
 /** Signs an access token with the newest key. */
-export async function signAccessToken(
+export function signAccessToken(
   keys: SigningKeys,
   issuer: string,
   claims: AccessTokenClaims,
   lifetimeSeconds: number
 ): Promise<string> {
-  return new SignJWT({ ...claims })
-    .setProtectedHeader({ alg: SIGNING_ALG, kid: keys.kid, typ: 'JWT' })
-    .setIssuer(issuer)
-    .setIssuedAt()
-    .setExpirationTime(`${lifetimeSeconds}s`)
-    .sign(keys.privateKey);
+  return signServerJwt(keys, issuer, claims, lifetimeSeconds);
 }
 
 const CACHE_LIMIT = 10_000;

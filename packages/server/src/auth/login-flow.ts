@@ -86,14 +86,7 @@ export async function signInWithPassword(ctx: SignInContext, body: unknown): Pro
     projectId,
   };
 
-  try {
-    await ctx.throttle.assertAllowed(email, ctx.ip);
-  } catch (err) {
-    if (err instanceof TooManyAttemptsError) {
-      ctx.audit.recordSignIn({ ...failure, reason: 'too many attempts' });
-    }
-    throw err;
-  }
+  await assertNotThrottled(ctx, email, failure);
   const user = await findUserByEmail(ctx.systemRepo, email, projectId);
   // An unknown email costs the same scrypt as a wrong password: timing tells nothing either.
   const passwordOk = await verifyPassword(request.password, user?.passwordHash ?? (await dummyPasswordHash()));
@@ -151,14 +144,7 @@ export async function verifyMfa(ctx: SignInContext, body: unknown): Promise<Logi
     clientId: resolveId(login.client),
     projectId: resolveId(login.project),
   };
-  try {
-    await ctx.throttle.assertAllowed(email, ctx.ip);
-  } catch (err) {
-    if (err instanceof TooManyAttemptsError) {
-      ctx.audit.recordSignIn({ ...failure, reason: 'too many attempts' });
-    }
-    throw err;
-  }
+  await assertNotThrottled(ctx, email, failure);
   if (!checkTotp(user.mfaSecret, token)) {
     await ctx.throttle.recordFailure(email, ctx.ip);
     ctx.audit.recordSignIn({ ...failure, reason: 'invalid MFA code' });
@@ -169,6 +155,22 @@ export async function verifyMfa(ctx: SignInContext, body: unknown): Promise<Logi
     throw new OperationOutcomeError(badRequest('Login changed; sign in again', 'login'));
   }
   return afterAuthenticated(ctx, verified, user, 'mfa');
+}
+
+/** Refuses (429) an account or IP that failed too often, recording the refusal as a failed sign-in. */
+async function assertNotThrottled(
+  ctx: SignInContext,
+  email: string,
+  failure: Omit<SignInAudit, 'reason'>
+): Promise<void> {
+  try {
+    await ctx.throttle.assertAllowed(email, ctx.ip);
+  } catch (err) {
+    if (err instanceof TooManyAttemptsError) {
+      ctx.audit.recordSignIn({ ...failure, reason: 'too many attempts' });
+    }
+    throw err;
+  }
 }
 
 /** `POST auth/profile`: the user picks one of their memberships. */

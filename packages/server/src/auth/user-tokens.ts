@@ -1,4 +1,5 @@
-import { jwtVerify, SignJWT } from 'jose';
+import { jwtVerify } from 'jose';
+import { signServerJwt } from './access-token.js';
 import { SIGNING_ALG, type SigningKeys } from './keys.js';
 
 /** OpenID Connect ID token claims: https://openid.net/specs/openid-connect-core-1_0.html#IDToken */
@@ -21,22 +22,14 @@ export interface IdTokenClaims {
 }
 
 /** Signs an ID token with the same key as access tokens (it has no project: it cannot be used as one). */
-export async function signIdToken(
+export function signIdToken(
   keys: SigningKeys,
   issuer: string,
   claims: IdTokenClaims,
   lifetimeSeconds: number
 ): Promise<string> {
   const { aud, ...rest } = claims;
-  const jwt = new SignJWT({ ...rest })
-    .setProtectedHeader({ alg: SIGNING_ALG, kid: keys.kid, typ: 'JWT' })
-    .setIssuer(issuer)
-    .setIssuedAt()
-    .setExpirationTime(`${lifetimeSeconds}s`);
-  if (aud) {
-    jwt.setAudience(aud);
-  }
-  return jwt.sign(keys.privateKey);
+  return signServerJwt(keys, issuer, rest, lifetimeSeconds, aud);
 }
 
 /** What a refresh token carries: which Login, and the secret that Login currently expects. */
@@ -46,18 +39,13 @@ export interface RefreshTokenClaims {
 }
 
 /** A refresh token is a signed JWT so that a forged one is refused before any database read. */
-export async function signRefreshToken(
+export function signRefreshToken(
   keys: SigningKeys,
   issuer: string,
   claims: RefreshTokenClaims,
   lifetimeSeconds: number
 ): Promise<string> {
-  return new SignJWT({ ...claims })
-    .setProtectedHeader({ alg: SIGNING_ALG, kid: keys.kid, typ: 'JWT' })
-    .setIssuer(issuer)
-    .setIssuedAt()
-    .setExpirationTime(`${lifetimeSeconds}s`)
-    .sign(keys.privateKey);
+  return signServerJwt(keys, issuer, claims, lifetimeSeconds);
 }
 
 /** The claims of a refresh token this server signed and that has not expired; else undefined. */

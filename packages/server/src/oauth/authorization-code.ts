@@ -23,6 +23,25 @@ export interface UserGrantContext {
   ip: string;
 }
 
+/**
+ * Reports a refused grant as a failed sign-in and returns the `invalid_grant` error to throw;
+ * `login` (once found) names who and which project.
+ */
+export function grantFailure(ctx: UserGrantContext, method: 'authorization_code' | 'refresh_token', clientId?: string) {
+  return (description: string, login?: Login): OAuthError => {
+    ctx.audit.recordSignIn({
+      outcome: 'failure',
+      method,
+      ip: ctx.ip,
+      clientId: clientId || resolveId(login?.client),
+      projectId: resolveId(login?.project),
+      who: login?.user?.reference,
+      reason: description,
+    });
+    return new OAuthError(400, 'invalid_grant', description);
+  };
+}
+
 export interface AuthorizationCodeRequest {
   code?: string;
   codeVerifier?: string;
@@ -44,18 +63,7 @@ export async function exchangeAuthorizationCode(
   if (!request.code) {
     throw new OAuthError(400, 'invalid_request', 'Missing code');
   }
-  const fail = (description: string, login?: Login): OAuthError => {
-    ctx.audit.recordSignIn({
-      outcome: 'failure',
-      method: 'authorization_code',
-      ip: ctx.ip,
-      clientId: request.clientId || resolveId(login?.client),
-      projectId: resolveId(login?.project),
-      who: login?.user?.reference,
-      reason: description,
-    });
-    return new OAuthError(400, 'invalid_grant', description);
-  };
+  const fail = grantFailure(ctx, 'authorization_code', request.clientId);
 
   const login = await ctx.systemRepo.searchOne<Login>({
     resourceType: 'Login',

@@ -1,10 +1,9 @@
 import { resolveId } from '@medplum/core';
-import type { Login } from '@medplum/fhirtypes';
 import { readLogin, revokeLogin, updateLoginIfUnchanged } from '../auth/logins.js';
 import { secretsEqual } from '../auth/password.js';
 import { hashSecret, randomSecret } from '../auth/secrets.js';
 import { verifyRefreshToken } from '../auth/user-tokens.js';
-import type { UserGrantContext } from './authorization-code.js';
+import { grantFailure, type UserGrantContext } from './authorization-code.js';
 import { OAuthError } from './oauth-error.js';
 import { issueUserTokens, type UserTokenResponse } from './user-token-response.js';
 
@@ -27,18 +26,7 @@ export async function refreshUserTokens(
   if (!request.refreshToken) {
     throw new OAuthError(400, 'invalid_request', 'Missing refresh_token');
   }
-  const fail = (description: string, login?: Login): OAuthError => {
-    ctx.audit.recordSignIn({
-      outcome: 'failure',
-      method: 'refresh_token',
-      ip: ctx.ip,
-      clientId: request.clientId || resolveId(login?.client),
-      projectId: resolveId(login?.project),
-      who: login?.user?.reference,
-      reason: description,
-    });
-    return new OAuthError(400, 'invalid_grant', description);
-  };
+  const fail = grantFailure(ctx, 'refresh_token', request.clientId);
 
   const claims = await verifyRefreshToken(ctx.keys, ctx.options.issuer, request.refreshToken);
   const login = claims ? await readLogin(ctx.systemRepo, claims.login_id) : undefined;
