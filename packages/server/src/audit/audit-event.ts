@@ -76,7 +76,23 @@ export interface RestAuditInput {
   recorded: string;
 }
 
+/**
+ * Text from the request (an email tried, a query, a failure's diagnostics) without the control
+ * characters FHIR strings may not hold: PostgreSQL text cannot hold NUL, and one such value
+ * would make PostgreSQL refuse its whole batch of events.
+ */
+function safeText<T extends string | undefined>(text: T): T {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+  return text?.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '\ufffd') as T;
+}
+
 export function restAuditEvent(observer: Reference, input: RestAuditInput): AuditEvent {
+  input = {
+    ...input,
+    caller: safeCaller(input.caller),
+    query: safeText(input.query),
+    outcomeDesc: safeText(input.outcomeDesc),
+  };
   const event: AuditEvent = {
     resourceType: 'AuditEvent',
     type: REST_OPERATION,
@@ -98,7 +114,7 @@ export function restAuditEvent(observer: Reference, input: RestAuditInput): Audi
 }
 
 export function signInAuditEvent(observer: Reference, signIn: SignInAudit, recorded: string): AuditEvent {
-  const detail = signIn.reason ? `: ${signIn.reason}` : '';
+  const detail = signIn.reason ? `: ${safeText(signIn.reason)}` : '';
   return {
     resourceType: 'AuditEvent',
     type: USER_AUTHENTICATION,
@@ -107,8 +123,17 @@ export function signInAuditEvent(observer: Reference, signIn: SignInAudit, recor
     recorded,
     outcome: signIn.outcome === 'success' ? '0' : '4',
     outcomeDesc: `${signIn.method} sign-in ${signIn.outcome === 'success' ? 'succeeded' : 'failed'}${detail}`,
-    agent: agentsOf({ profile: signIn.who, clientId: signIn.clientId, altId: signIn.email, ip: signIn.ip }),
+    agent: agentsOf(safeCaller({ profile: signIn.who, clientId: signIn.clientId, altId: signIn.email, ip: signIn.ip })),
     source: sourceOf(observer),
+  };
+}
+
+function safeCaller(caller: AuditCaller): AuditCaller {
+  return {
+    ...caller,
+    profile: safeText(caller.profile),
+    clientId: safeText(caller.clientId),
+    altId: safeText(caller.altId),
   };
 }
 

@@ -101,6 +101,45 @@ test('sign-ins are recorded (success and failure), searchable, and written on cl
   }
 });
 
+test('values with quotes, backslashes, braces, commas, NULL and control characters are stored intact', async () => {
+  const audit = auditLog({ flushIntervalMs: 60_000 });
+  const tricky = ['"quoted" \\ back\\slash', '{braces},commas', 'NULL', 'tab\tnew\nline \x1e sep', 'Zoë 名前'];
+  const written: AuditEvent[] = [];
+  for (const [i, text] of tricky.entries()) {
+    const query = `Patient?name=${text}`;
+    const e = restAuditEvent(
+      { display: BASE_URL },
+      {
+        interaction: 'search',
+        caller: { altId: text, ip: `198.51.100.${i}` },
+        query,
+        status: 400,
+        outcomeDesc: text,
+        recorded: new Date().toISOString(),
+      }
+    );
+    written.push(e);
+    audit.record(PROJECT, e);
+  }
+  // A NUL (PostgreSQL text cannot hold one) is replaced, and the batch is still written.
+  audit.recordSignIn({ outcome: 'failure', method: 'password', ip: '198.51.100.99', email: 'a\u0000b@example.com' });
+  await audit.close();
+  const [nul] = await search({ address: '198.51.100.99' });
+  expect(nul.agent[0].altId).toBe('a\ufffdb@example.com');
+  for (const [i, text] of tricky.entries()) {
+    const [stored] = await search({ address: `198.51.100.${i}` });
+    // Control characters other than tab and newline are not FHIR string characters: replaced.
+    const expected = text.replace('\x1e', '\ufffd');
+    expect(stored.outcomeDesc).toBe(expected);
+    expect(stored.entity?.[0].description).toBe(written[i].entity?.[0].description);
+    expect(stored.agent[0].altId).toBe(expected);
+  }
+  // The search rows carry the same text: altid is a token (a backslash is escaped in a search value).
+  expect(await search({ altid: '"quoted" \\\\ back\\\\slash' })).toHaveLength(1);
+  expect(await search({ altid: '{braces}\\,commas' })).toHaveLength(1);
+  expect(await search({ altid: 'NULL' })).toHaveLength(1);
+});
+
 test('when PostgreSQL falls behind, the oldest events are dropped and counted', async () => {
   const metrics = new Registry();
   const audit = auditLog({ flushIntervalMs: 60_000, batchSize: 1000, maxQueued: 10, metrics });
