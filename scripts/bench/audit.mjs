@@ -100,3 +100,31 @@ export function auditCostMarkdown(audited, unaudited, drains) {
 export function describePhase(r) {
   return `${Math.round(r.rate)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors}; CPU ${formatCpu(r.cpu)}`;
 }
+
+/** Reads per second offered in the fixed-load comparison: well below what either server sustains. */
+export const FIXED_READ_RATE = Number(process.env.BENCH_FIXED_RATE || 1000);
+
+/** Latency of the same fixed load of reads, audited and not: what audit adds to a request when the machine is not saturated. */
+export function auditLatencyMarkdown(audited, unaudited) {
+  if (!audited || !unaudited) {
+    return '';
+  }
+  const row = (label, r) => [
+    label,
+    `${int(r.rate)}/s`,
+    ms(r.p50),
+    ms(r.p99),
+    r.errors,
+    cpuMs(r.cpu?.server, r.rate),
+    cpuMs(r.cpu?.postgres, r.rate),
+  ];
+  return [
+    `Latency of audit at a fixed load: ${int(FIXED_READ_RATE)} reads by id per second offered (\`BENCH_FIXED_RATE\`) to each server, the machine not saturated:`,
+    '',
+    table(
+      ['Read Patient by id', 'served', 'p50', 'p99', 'errors', 'server CPU ms/op', 'PostgreSQL CPU ms/op'],
+      [row('audited', audited), row('not audited', unaudited)]
+    ),
+    '',
+  ].join('\n');
+}

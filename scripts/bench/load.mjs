@@ -23,10 +23,18 @@ export function percentile(values, p) {
 
 /**
  * One autocannon phase: an unmeasured warm-up, then `seconds` measured, both with `connections`
- * connections and no pipelining. `requests` is autocannon's request list.
+ * connections and no pipelining (at most `overallRate` requests/s when given). `requests` is
+ * autocannon's request list.
  */
-export async function httpPhase(name, { origin, token, connections, seconds, warmup, serverPid, stats }, requests) {
+export async function httpPhase(
+  name,
+  { origin, token, connections, seconds, warmup, serverPid, stats, overallRate },
+  requests
+) {
   const opts = { url: origin, connections, pipelining: 1, timeout: 10, headers: headers(token), requests };
+  if (overallRate) {
+    opts.overallRate = overallRate; // a fixed offered load instead of as fast as possible
+  }
   if (warmup > 0) {
     await autocannon({ ...opts, duration: warmup });
   }

@@ -14,7 +14,14 @@ import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ACCESS_COMPARED, accessCostMarkdown, setupPatientMember } from './access.mjs';
-import { AUDIT_COMPARED, auditCostMarkdown, describePhase, waitAuditDrained } from './audit.mjs';
+import {
+  AUDIT_COMPARED,
+  auditCostMarkdown,
+  auditLatencyMarkdown,
+  describePhase,
+  FIXED_READ_RATE,
+  waitAuditDrained,
+} from './audit.mjs';
 import { loadBundles } from './bundles.mjs';
 import { busyCores, formatCpu } from './cpu.mjs';
 import { openStats } from './dbstats.mjs';
@@ -228,6 +235,21 @@ async function main() {
   }
   say(`searches return ${matches}`);
   await phase('read', 'Read Patient by id', readRequests(created));
+  let fixedLoad = null;
+  if (unaudited) {
+    say(`Read Patient by id at a fixed ${FIXED_READ_RATE}/s, audited then not`);
+    const fixed = { ...common, overallRate: FIXED_READ_RATE };
+    const audited = await httpPhase('Read at a fixed rate (audited)', fixed, readRequests(created));
+    await waitAuditDrained(origin);
+    const plain = await httpPhase(
+      'Read at a fixed rate (not audited)',
+      { ...fixed, ...unaudited },
+      readRequests(created)
+    );
+    say(`  audited: ${describePhase(audited)}`);
+    say(`  not audited: ${describePhase(plain)}`);
+    fixedLoad = { audited, plain };
+  }
   await phase('token', 'Search identifier (token)', tokenSearchRequests(runTag, created));
   await phase('name', 'Search name prefix (string)', nameSearchRequests(created));
 
@@ -267,8 +289,12 @@ async function main() {
     ...Object.values(results),
     ...Object.values(unaudited?.results ?? {}),
     ...Object.values(patientResults),
+    ...Object.values(fixedLoad ?? {}),
   ].reduce((sum, r) => sum + r.errors, 0);
-  const auditMarkdown = unaudited ? auditCostMarkdown(results, unaudited.results, unaudited.drains) : '';
+  const auditMarkdown = unaudited
+    ? auditCostMarkdown(results, unaudited.results, unaudited.drains) +
+      auditLatencyMarkdown(fixedLoad?.audited, fixedLoad?.plain)
+    : '';
   const info = {
     date: new Date(),
     commit: gitCommit(ROOT),

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { AuditEvent } from '@medplum/fhirtypes';
 import { type Queryable, queryPrepared } from '../infra/postgres.js';
 import { TABLES } from '../repository/search/write-rows.js';
@@ -102,6 +103,9 @@ function timeOrderedIds(count: number): string[] {
  * shapes). Each gets an id, a version, meta.project and meta.author 'system', as the system
  * repository would give them.
  */
+/** Events encoded between two turns of the event loop (~25 µs each). */
+const YIELD_EVERY = 32;
+
 export async function writeAuditEvents(db: Queryable, pending: readonly PendingAuditEvent[]): Promise<number> {
   if (pending.length === 0) {
     return 0;
@@ -114,6 +118,10 @@ export async function writeAuditEvents(db: Queryable, pending: readonly PendingA
   const lastUpdated = new Date().toISOString();
   const newIds = timeOrderedIds(2 * pending.length);
   for (const [i, { projectId, event }] of pending.entries()) {
+    if (i > 0 && i % YIELD_EVERY === 0) {
+      // Encoding a whole batch at once would hold the event loop for milliseconds: requests wait.
+      await yieldToEventLoop();
+    }
     const id = newIds[2 * i];
     const versionId = newIds[2 * i + 1];
     const resource: AuditEvent = {
