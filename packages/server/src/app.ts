@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import formBody from '@fastify/formbody';
 import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import { adminRoutes } from './admin/routes.js';
 import { selfSignUpRoutes } from './admin/self-signup.js';
@@ -64,7 +64,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     return503OnClosing: true,
     // One log line per request (below) instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
     // Behind a reverse proxy, request.ip (rate limits, sign-in throttling, audit) is the client's.
     trustProxy: config.trustProxy,
