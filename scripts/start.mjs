@@ -3,7 +3,8 @@
 // the API server in the foreground until it exits or gets SIGINT/SIGTERM, and cleans up after it.
 // Runs under Node 24 (scripts/node24.sh). See README.md for the environment it reads.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureDeps, ROOT } from './ensure-deps.mjs';
 import {
@@ -21,6 +22,9 @@ const DATA_DIR = path.join(ROOT, '.data');
 const SERVER_DIR = path.join(ROOT, 'packages', 'server');
 const SERVER_MAIN = path.join(SERVER_DIR, 'dist', 'main.js');
 const SIDECAR = path.join(ROOT, 'scripts', 'lib', 'sidecar.mjs');
+const DEPLOY_BOTS = path.join(ROOT, 'bots', 'deploy.mjs');
+/** The admin client npm start gives the server when ADMIN_CLIENT_ID/SECRET are unset (it deploys the bots with it). */
+const ADMIN_CLIENT_FILE = path.join(DATA_DIR, 'admin-client.json');
 /** How long the server gets to drain after SIGINT/SIGTERM before it is killed. */
 const SERVER_STOP_TIMEOUT_MS = 30_000;
 
@@ -155,7 +159,7 @@ function startServer(env) {
   return { child, exited };
 }
 
-/** Prints one line once /healthcheck answers, so the user knows where to go. */
+/** Prints one line once /healthcheck answers, so the user knows where to go; resolves to whether it did. */
 async function announceWhenHealthy(port, baseUrl, serverChild) {
   const deadline = Date.now() + 180_000;
   while (Date.now() < deadline && serverChild.exitCode === null && !stopping) {
@@ -163,12 +167,58 @@ async function announceWhenHealthy(port, baseUrl, serverChild) {
       const res = await fetch(`http://127.0.0.1:${port}/healthcheck`, { signal: AbortSignal.timeout(2000) });
       if (res.ok) {
         log(`ready: ${baseUrl} (FHIR API at ${new URL('fhir/R4', baseUrl)}); Ctrl-C stops it`);
-        return;
+        return true;
       }
     } catch {
       // not listening yet
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return false;
+}
+
+/**
+ * ADMIN_CLIENT_ID/SECRET from the environment; when both are unset, a client of our own, generated
+ * once and kept in .data/ (the server creates it at start), so we can deploy the bots with it.
+ */
+function adminClientCredentials(env) {
+  if (env.ADMIN_CLIENT_ID || env.ADMIN_CLIENT_SECRET) {
+    return env.ADMIN_CLIENT_ID && env.ADMIN_CLIENT_SECRET
+      ? { clientId: env.ADMIN_CLIENT_ID, clientSecret: env.ADMIN_CLIENT_SECRET }
+      : undefined;
+  }
+  if (!existsSync(ADMIN_CLIENT_FILE)) {
+    mkdirSync(DATA_DIR, { recursive: true });
+    const generated = { clientId: randomUUID(), clientSecret: randomBytes(32).toString('hex') };
+    writeFileSync(ADMIN_CLIENT_FILE, `${JSON.stringify(generated, null, 2)}\n`, { mode: 0o600 });
+    log(`generated an admin client for this checkout: ${path.relative(ROOT, ADMIN_CLIENT_FILE)}`);
+  }
+  return JSON.parse(readFileSync(ADMIN_CLIENT_FILE, 'utf8'));
+}
+
+/** `npm run deploy:bots` against the running server; a failure is reported, the server keeps running. */
+async function deployBots(port, credentials) {
+  if (!credentials) {
+    log('bots not deployed: set both ADMIN_CLIENT_ID and ADMIN_CLIENT_SECRET, then run npm run deploy:bots');
+    return;
+  }
+  const child = spawn(process.execPath, [DEPLOY_BOTS, '--no-build'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      BASE_URL: `http://127.0.0.1:${port}/`,
+      ADMIN_CLIENT_ID: credentials.clientId,
+      ADMIN_CLIENT_SECRET: credentials.clientSecret,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const code = await new Promise((resolve) => {
+    child.once('error', () => resolve(-1));
+    child.once('exit', (exitCode) => resolve(exitCode));
+  });
+  if (code !== 0 && !stopping) {
+    log('deploying the bots failed (see above); the server keeps running, retry with npm run deploy:bots');
   }
 }
 
@@ -252,11 +302,17 @@ async function main() {
     return 0;
   }
 
+  const adminClient = adminClientCredentials(env);
+  if (adminClient) {
+    env.ADMIN_CLIENT_ID = adminClient.clientId;
+    env.ADMIN_CLIENT_SECRET = adminClient.clientSecret;
+  }
+
   const port = Number(env.PORT || 8103);
   const baseUrl = env.BASE_URL || `http://localhost:${port}/`;
   log(`starting the server: node ${path.relative(ROOT, SERVER_MAIN)}`);
   const server = startServer(env);
-  void announceWhenHealthy(port, baseUrl, server.child);
+  void announceWhenHealthy(port, baseUrl, server.child).then((healthy) => healthy && deployBots(port, adminClient));
   const code = await server.exited;
   if (!stopping) {
     log(`the server exited with code ${code}`);

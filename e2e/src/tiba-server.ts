@@ -18,6 +18,9 @@ export interface TibaProcess {
   baseUrl: string;
   adminEmail: string;
   adminPassword: string;
+  /** The default project's admin client (client_credentials), e.g. for deploying bots. */
+  adminClientId: string;
+  adminClientSecret: string;
   /** The server's last output lines. */
   logTail(): string;
   stop(): Promise<void>;
@@ -25,12 +28,13 @@ export interface TibaProcess {
 
 /**
  * The built server (`packages/server/dist/main.js`, what `npm start` runs) as a child process
- * on a new, empty database, serving the built web app. Resolves once /healthcheck answers.
+ * on a new, empty database, serving the built web app (unless `app: false`). Resolves once
+ * /healthcheck answers.
  */
-export async function startTibaServer(): Promise<TibaProcess> {
+export async function startTibaServer({ app = true }: { app?: boolean } = {}): Promise<TibaProcess> {
   for (const [file, build] of [
     [SERVER_MAIN, '@tiba/server'],
-    [`${APP_DIST_DIR}/index.html`, '@tiba/app'],
+    ...(app ? [[`${APP_DIST_DIR}/index.html`, '@tiba/app']] : []),
   ]) {
     if (!existsSync(file)) {
       throw new Error(`${file} is missing: build first (npm run build -w ${build}, or npm test)`);
@@ -42,6 +46,8 @@ export async function startTibaServer(): Promise<TibaProcess> {
   const baseUrl = `http://127.0.0.1:${port}/`;
   const adminEmail = 'admin@e2e.example.com';
   const adminPassword = `e2e-${randomBytes(9).toString('base64url')}`;
+  const adminClientId = `e2e-admin-${randomBytes(6).toString('hex')}`;
+  const adminClientSecret = randomBytes(24).toString('hex');
   const output: string[] = [];
   const child = spawn(process.execPath, [SERVER_MAIN], {
     env: {
@@ -56,7 +62,9 @@ export async function startTibaServer(): Promise<TibaProcess> {
       BASE_URL: baseUrl,
       ADMIN_EMAIL: adminEmail,
       ADMIN_PASSWORD: adminPassword,
-      APP_DIST_DIR,
+      ADMIN_CLIENT_ID: adminClientId,
+      ADMIN_CLIENT_SECRET: adminClientSecret,
+      ...(app ? { APP_DIST_DIR } : undefined),
       LOG_LEVEL: process.env.E2E_SERVER_LOG_LEVEL ?? 'warn',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -84,7 +92,7 @@ export async function startTibaServer(): Promise<TibaProcess> {
     await stop();
     throw new Error(`${(err as Error).message}\n--- server output ---\n${logTail()}`);
   }
-  return { baseUrl, adminEmail, adminPassword, logTail, stop };
+  return { baseUrl, adminEmail, adminPassword, adminClientId, adminClientSecret, logTail, stop };
 }
 
 /** A port nobody listens on right now (the OS picks it). */

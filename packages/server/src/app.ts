@@ -14,6 +14,7 @@ import { requireBearerToken } from './auth/authenticate.js';
 import { jwksRoutes, type SigningKeys } from './auth/keys.js';
 import { LoginStatus } from './auth/login-status.js';
 import { authRoutes } from './auth/routes.js';
+import { botRoutes } from './bots/routes.js';
 import type { TibaConfig } from './config.js';
 import { toOperationOutcome } from './errors.js';
 import { buildCapabilityStatement } from './fhir/capability-statement.js';
@@ -22,6 +23,8 @@ import { createFhirRouter, warmUpGraphql } from './fhir/router.js';
 import { fhirRoutes } from './fhir/routes.js';
 import { registerMetrics } from './infra/metrics.js';
 import type { Pool } from './infra/postgres.js';
+import { startBackgroundWork } from './jobs/background.js';
+import { closeSharedJobQueues, enqueueBotRun, jobQueuesFor } from './jobs/queues.js';
 import { authorizeRoutes } from './oauth/authorize.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { sessionRoutes } from './oauth/session-routes.js';
@@ -158,7 +161,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   let capabilityStatement: Resource | undefined;
   const getCapabilityStatement = (): Resource =>
     (capabilityStatement ??= buildCapabilityStatement({ baseUrl: config.baseUrl, version: SERVER_VERSION }));
-  const router = createFhirRouter((err) => app.log.error({ err }, 'FHIR handler failed'));
+  const router = createFhirRouter((err) => app.log.error({ err }, 'FHIR handler failed'), {
+    systemRepo: repositories.system('give bots their memberships'),
+  });
   if (deps.warmUp) {
     app.addHook('onReady', async () => {
       setImmediate(
@@ -175,6 +180,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     capabilityStatement: getCapabilityStatement,
   });
 
+  await app.register(botRoutes, {
+    authenticate,
+    repositoryFor: (request) => repositories.forRequest(request),
+    bots: { config, systemRepo: repositories.system('run bots'), keys, audit, logger: app.log },
+    enqueueBotRun: (job) => enqueueBotRun(jobQueuesFor(config), job),
+  });
+  // The queues open on the first async run; closing them when none opened is a no-op.
+  app.addHook('onClose', () => closeSharedJobQueues(config));
   await app.register(adminRoutes, { authenticate, systemRepo: repositories.system('project administration') });
   await app.register(selfSignUpRoutes, { systemRepo: repositories.system('self sign-up'), audit });
 
@@ -189,6 +202,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       issue: [{ ...notFound.issue[0], diagnostics: `No route: ${request.method} ${request.url.split('?')[0]}` }],
     })
   );
+  if (config.workersInProcess) {
+    // Relay and workers stop before the pools and the audit log close (onClose hooks).
+    const background = await startBackgroundWork({ config, pool, redis, keys, repositories, audit, logger: app.log });
+    app.addHook('preClose', () => background.close());
+  }
   return app;
 }
 

@@ -50,6 +50,25 @@ export interface TibaConfig {
    * addresses/CIDRs); false when unset, so clients cannot fake their IP.
    */
   trustProxy: boolean | string;
+  /** Run the outbox relay and the job workers inside the server (off when `npm run worker` processes do it). */
+  workersInProcess: boolean;
+  /** How often the outbox relay looks for writes of other processes (ms); local writes wake it at once. */
+  outboxPollMs: number;
+  /** Jobs (deliveries, bot runs) each worker process runs at once. */
+  jobConcurrency: number;
+  /** A rest-hook request is cut after this long (ms). */
+  restHookTimeoutMs: number;
+  /** Delivery attempts of a Subscription without the subscription-max-attempts extension. */
+  subscriptionMaxAttempts: number;
+  /** Delay before the first retry of a failed delivery (ms); each further retry waits twice as long. */
+  subscriptionRetryDelayMs: number;
+  /** Bot runs: timeout when the Bot sets none, and the most any run may take (async runs; seconds). */
+  botDefaultTimeoutSeconds: number;
+  botMaxTimeoutSeconds: number;
+  /** Heap cap of each bot run's process (MB). */
+  botMemoryMb: number;
+  /** Bot processes running at once in this server; further runs wait for a slot. */
+  botMaxConcurrentRuns: number;
 }
 
 export const DEFAULT_ADMIN_PASSWORD = 'medplum_admin';
@@ -97,6 +116,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
     rateLimitWindowSeconds: toInt(env.RATE_LIMIT_WINDOW_SECONDS, 60, 'RATE_LIMIT_WINDOW_SECONDS') || 60,
     redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'tiba:',
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    workersInProcess: env.WORKERS_IN_PROCESS !== 'false' && env.WORKERS_IN_PROCESS !== '0',
+    outboxPollMs: toInt(env.OUTBOX_POLL_MS, 200, 'OUTBOX_POLL_MS') || 200,
+    jobConcurrency: toInt(env.JOB_CONCURRENCY, 20, 'JOB_CONCURRENCY') || 1,
+    restHookTimeoutMs: toInt(env.REST_HOOK_TIMEOUT_MS, 10_000, 'REST_HOOK_TIMEOUT_MS') || 10_000,
+    subscriptionMaxAttempts: toInt(env.SUBSCRIPTION_MAX_ATTEMPTS, 4, 'SUBSCRIPTION_MAX_ATTEMPTS') || 1,
+    subscriptionRetryDelayMs: toInt(env.SUBSCRIPTION_RETRY_DELAY_MS, 1000, 'SUBSCRIPTION_RETRY_DELAY_MS'),
+    botDefaultTimeoutSeconds: toInt(env.BOT_DEFAULT_TIMEOUT_SECONDS, 30, 'BOT_DEFAULT_TIMEOUT_SECONDS') || 30,
+    botMaxTimeoutSeconds: toInt(env.BOT_MAX_TIMEOUT_SECONDS, 900, 'BOT_MAX_TIMEOUT_SECONDS') || 900,
+    botMemoryMb: toInt(env.BOT_MEMORY_MB, 128, 'BOT_MEMORY_MB') || 128,
+    botMaxConcurrentRuns: toInt(env.BOT_MAX_CONCURRENT_RUNS, 4, 'BOT_MAX_CONCURRENT_RUNS') || 4,
   });
 }
 

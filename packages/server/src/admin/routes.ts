@@ -1,4 +1,5 @@
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
+import { createBot, parseBotRegistration } from '../bots/admin-bot.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { parseClientRegistration, registerClient } from './client.js';
 import { inviteMember, parseInviteRequest } from './invite.js';
@@ -33,5 +34,13 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     const { client } = await registerClient(systemRepo, project, registration, membership.user);
     // Medplum answers with the ClientApplication, its generated secret included.
     return reply.code(201).type('application/fhir+json').send(client);
+  });
+
+  app.post<{ Params: { projectId: string } }>('/admin/projects/:projectId/bot', async (request, reply) => {
+    const { project } = await requireProjectAdmin(systemRepo, request.auth, request.params.projectId);
+    const registration = await parseBotRegistration(systemRepo, project.id, request.body);
+    // Medplum answers with the Bot; its membership (the bot's own identity) is created with it.
+    const bot = await createBot(systemRepo, project, registration);
+    return reply.code(201).type('application/fhir+json').send(bot);
   });
 }

@@ -178,3 +178,42 @@ function sourceOf(observer: Reference): AuditEvent['source'] {
     type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '3', display: 'Web Server' }],
   };
 }
+
+/** ISO 21089 lifecycle: a record sent to another party (Medplum records deliveries as 'transmit'). */
+export const TRANSMIT: Coding = {
+  system: 'http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle',
+  code: 'transmit',
+  display: 'Transmit Record Lifecycle Event',
+};
+
+export interface DeliveryAuditInput {
+  /** 'Subscription/<id>' */
+  subscription: string;
+  /** The resource delivered, 'Type/id'. */
+  what: string;
+  /** The endpoint's resource when it is one ('Bot/<id>'). */
+  endpoint?: string;
+  success: boolean;
+  /** 'Attempt 2 of 4: …' */
+  outcomeDesc: string;
+  recorded: string;
+}
+
+/** One delivery attempt of a Subscription: found with `AuditEvent?entity=Subscription/<id>`. */
+export function deliveryAuditEvent(observer: Reference, input: DeliveryAuditInput): AuditEvent {
+  const entity: AuditEventEntity[] = [{ what: { reference: input.what } }, { what: { reference: input.subscription } }];
+  if (input.endpoint) {
+    entity.push({ what: { reference: input.endpoint } });
+  }
+  return {
+    resourceType: 'AuditEvent',
+    type: TRANSMIT,
+    action: 'E',
+    recorded: input.recorded,
+    outcome: input.success ? '0' : '4',
+    outcomeDesc: safeText(input.outcomeDesc),
+    agent: [{ who: { reference: input.subscription }, requestor: false }],
+    source: sourceOf(observer),
+    entity,
+  };
+}

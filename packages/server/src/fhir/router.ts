@@ -2,6 +2,8 @@ import { allOk, badRequest, created, OperationOutcomeError } from '@medplum/core
 import type { FhirRepository, FhirRequest, FhirResponse, FhirRouteHandler } from '@medplum/fhir-router';
 import { FhirRouter, makeSimpleRequest } from '@medplum/fhir-router';
 import type { Resource } from '@medplum/fhirtypes';
+import { withBotMemberships } from '../bots/bot-membership.js';
+import { registerDeployOperation } from '../bots/deploy.js';
 import { isRetryableDatabaseError, toOperationOutcome } from '../errors.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { parseSearchQuery } from '../repository/search/execute.js';
@@ -13,7 +15,10 @@ import { withResolvedConditionals } from './transaction-conditionals.js';
  * The table of FHIR interactions: FhirRouter's own routes plus what Tiba adds (type and
  * system history, $validate, ValueSet/$expand) and its own search parsing.
  */
-export function createFhirRouter(onServerError: (err: unknown) => void): FhirRouter {
+export function createFhirRouter(
+  onServerError: (err: unknown) => void,
+  options: { systemRepo?: PostgresRepository } = {}
+): FhirRouter {
   const router = new FhirRouter();
   useTibaSearchParsing(router);
   answerCreatingUpdatesWith201(router);
@@ -21,6 +26,11 @@ export function createFhirRouter(onServerError: (err: unknown) => void): FhirRou
   router.add('GET', ':resourceType/_history', historyHandler, 'history-type');
   registerValidateOperation(router);
   registerExpandOperation(router);
+  registerDeployOperation(router);
+  if (options.systemRepo) {
+    // Bots written through the API get their own membership (bots/bot-membership.ts).
+    withBotMemberships(router, options.systemRepo);
+  }
   resolveTransactionConditionals(router);
   translateErrors(router, onServerError);
   return router;

@@ -35,6 +35,7 @@ import {
 } from '../access/policy.js';
 import { isRetryableDatabaseError } from '../errors.js';
 import type { Pool, PoolClient, Queryable } from '../infra/postgres.js';
+import { withSubscriptionSecret } from '../subscriptions/secret.js';
 import { computePatientCompartments } from './compartments.js';
 import { type HistoryQuery, readHistoryBundle } from './history.js';
 import { type AccessCondition, accessCondition } from './search/access-filter.js';
@@ -429,7 +430,11 @@ export class PostgresRepository extends FhirRepository {
       }
       return { resource: await this.writeNew(resource as WithId<T>, method), created: true };
     }
-    const version = await this.prepare(resource as WithId<T>, method, row.projectId ?? undefined);
+    const version = await this.prepare(
+      withSubscriptionSecret(resource as WithId<T>, row.content),
+      method,
+      row.projectId ?? undefined
+    );
     this.checkWrite(version.resource, 'update');
     await writeVersion(this.db, version.write, true);
     return { resource: version.resource, created: false };
@@ -442,7 +447,7 @@ export class PostgresRepository extends FhirRepository {
     if (!ID_PATTERN.test(resource.id)) {
       throw new OperationOutcomeError(badRequest('Invalid id', `${resource.resourceType}.id`));
     }
-    const version = await this.prepare(resource, method);
+    const version = await this.prepare(withSubscriptionSecret(resource), method);
     this.checkWrite(version.resource, 'create');
     await writeVersion(this.db, version.write, false);
     return version.resource;

@@ -1,5 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { type Queryable, queryPrepared } from '../infra/postgres.js';
+import { signalOutboxWrite } from '../subscriptions/outbox-signal.js';
 import { computeSearchRows } from './search/index-values.js';
 import { appendSearchRowDeletes, appendSearchRowInserts } from './search/write-rows.js';
 
@@ -41,8 +42,36 @@ export async function writeVersion(db: Queryable, version: VersionToWrite, repla
   if (resource) {
     ctes.push(...appendSearchRowInserts(computeSearchRows(resource), resourceType, 'r', values));
   }
+  const outbox = hasSubscriptionTrigger(version);
+  if (outbox) {
+    ctes.push(outboxInsert(replace));
+  }
   const sql = `WITH r AS (${current}),\n${ctes.map((body, i) => `w${i} AS (${body})`).join(',\n')} SELECT 1`;
   await queryPrepared(db, sql, values);
+  if (outbox) {
+    signalOutboxWrite(db);
+  }
+}
+
+/** Subscriptions belong to projects, and never fire on AuditEvents (as in Medplum). */
+function hasSubscriptionTrigger(version: VersionToWrite): boolean {
+  return version.projectId !== undefined && version.resourceType !== 'AuditEvent';
+}
+
+/**
+ * The subscription outbox row of this write (docs/architecture.md § Subscriptions). On a replace,
+ * the row read from `resource` is the version being replaced: the statement's CTEs share one
+ * snapshot. A write over a deleted resource is a create again.
+ */
+function outboxInsert(replace: boolean): string {
+  if (!replace) {
+    return `INSERT INTO subscription_outbox (resource_type, resource_id, version_id, project_id, interaction)
+     VALUES ($1, $2, $3, $5, 'create')`;
+  }
+  return `INSERT INTO subscription_outbox (resource_type, resource_id, version_id, previous_version_id, project_id, interaction)
+     SELECT $1, $2, $3, CASE WHEN p.deleted THEN NULL ELSE p.version_id END, $5,
+       CASE WHEN $7 = 'DELETE' THEN 'delete' WHEN p.deleted THEN 'create' ELSE 'update' END
+     FROM resource p WHERE p.resource_type = $1 AND p.id = $2`;
 }
 
 /** The current row of a resource, locked for the rest of the transaction when `forUpdate`. */

@@ -1,0 +1,353 @@
+import { fork } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { WithId } from '@medplum/core';
+import type { Binary, Bot, Login, Project, ProjectMembership, ProjectSetting } from '@medplum/fhirtypes';
+import type { FastifyBaseLogger } from 'fastify';
+import type { AuditLog } from '../audit/audit-log.js';
+import { signAccessToken } from '../auth/access-token.js';
+import type { SigningKeys } from '../auth/keys.js';
+import type { TibaConfig } from '../config.js';
+import type { PostgresRepository } from '../repository/repository.js';
+import { botRunAuditEvent } from './bot-audit.js';
+import { findBotMembership } from './bot-membership.js';
+
+/** What a bot run needs from the server; constructible from the background-work deps. */
+export interface BotContext {
+  config: Readonly<TibaConfig>;
+  systemRepo: PostgresRepository;
+  keys: SigningKeys;
+  audit: AuditLog;
+  logger: FastifyBaseLogger;
+}
+
+export interface BotRunRequest {
+  bot: WithId<Bot>;
+  input: unknown;
+  contentType: string;
+  traceId: string;
+  headers?: Record<string, string>;
+  /** Overrides the Bot's own timeout (still capped at BOT_MAX_TIMEOUT_SECONDS). */
+  timeoutMs?: number;
+}
+
+export interface BotRunResult {
+  success: boolean;
+  returnValue?: unknown;
+  /** The tail of the run's console output. */
+  logs: string;
+  /** Why the run failed, in words fit for the caller (no server detail). */
+  error?: string;
+  durationMs: number;
+  /** Killed at its timeout, out of memory or crashed (as opposed to a handler that threw). */
+  aborted?: boolean;
+}
+
+/** Console output kept per run (the tail): enough to debug, bounded so a chatty bot cannot fill memory. */
+export const MAX_LOG_CHARS = 10 * 1024;
+/** Tokens outlive the run's timeout by this much, so a bot's last call is not refused mid-run. */
+const TOKEN_GRACE_SECONDS = 60;
+
+const require = createRequire(import.meta.url);
+const CORE_PATH = require.resolve('@medplum/core');
+const RUNNER_PATH = fileURLToPath(new URL('../../src/bots/runner.cjs', import.meta.url));
+
+/**
+ * Runs a deployed bot in a child process of its own and records the run as an AuditEvent.
+ * Never throws for anything the bot does: crashes, timeouts and thrown errors are failed runs.
+ */
+export async function executeBot(ctx: BotContext, request: BotRunRequest): Promise<BotRunResult> {
+  const started = new Date();
+  const startedAt = performance.now();
+  const { bot } = request;
+  const projectId = bot.meta?.project;
+  let result: BotRunResult;
+  try {
+    result = await prepareAndRun(ctx, request, projectId);
+  } catch (err) {
+    ctx.logger.error({ err, bot: bot.id }, 'bot run could not start');
+    result = { success: false, logs: '', error: 'Bot run could not start', durationMs: 0, aborted: true };
+  }
+  result.durationMs = Math.round(performance.now() - startedAt);
+  if (ctx.audit.enabled && shouldAudit(bot, result)) {
+    ctx.audit.record(projectId, botRunAuditEvent(bot, request, result, started));
+  }
+  return result;
+}
+
+/** Medplum's Bot.auditEventTrigger: always (default), never, on-error, on-output. */
+function shouldAudit(bot: Bot, result: BotRunResult): boolean {
+  switch (bot.auditEventTrigger) {
+    case 'never':
+      return false;
+    case 'on-error':
+      return !result.success;
+    case 'on-output':
+      return !result.success || result.logs.length > 0;
+    default:
+      return true;
+  }
+}
+
+async function prepareAndRun(
+  ctx: BotContext,
+  request: BotRunRequest,
+  projectId: string | undefined
+): Promise<BotRunResult> {
+  const { bot } = request;
+  const failed = (error: string): BotRunResult => ({ success: false, logs: '', error, durationMs: 0 });
+  if (!projectId) {
+    return failed('Bot belongs to no project');
+  }
+  const codeUrl = bot.executableCode?.url;
+  if (!codeUrl?.startsWith('Binary/')) {
+    return failed('Bot has no deployed code (POST Bot/:id/$deploy)');
+  }
+  const binary = await ctx.systemRepo
+    .readResource<Binary>('Binary', codeUrl.slice('Binary/'.length))
+    .catch(() => undefined);
+  if (!binary?.data) {
+    return failed('Bot code not found');
+  }
+  const membership = await findBotMembership(ctx.systemRepo, projectId, bot.id);
+  if (!membership || membership.active === false) {
+    return failed('Bot has no active project membership');
+  }
+  const timeoutMs = Math.min(
+    request.timeoutMs ?? (bot.timeout && bot.timeout > 0 ? bot.timeout : ctx.config.botDefaultTimeoutSeconds) * 1000,
+    ctx.config.botMaxTimeoutSeconds * 1000
+  );
+  const [login, secrets] = await Promise.all([
+    createBotLogin(ctx.systemRepo, membership),
+    projectSecrets(ctx.systemRepo, projectId),
+  ]);
+  const accessToken = await signAccessToken(
+    ctx.keys,
+    ctx.config.baseUrl,
+    {
+      login_id: login.id,
+      sub: bot.id,
+      profile: `Bot/${bot.id}`,
+      scope: 'openid',
+      project: projectId,
+      membership: membership.id,
+    },
+    Math.ceil(timeoutMs / 1000) + TOKEN_GRACE_SECONDS
+  );
+  const release = await runSlots(ctx.config.botMaxConcurrentRuns).acquire();
+  try {
+    return await runInChildProcess(
+      {
+        code: Buffer.from(binary.data, 'base64').toString('utf8'),
+        filename: bot.executableCode?.title || 'index.js',
+        corePath: CORE_PATH,
+        baseUrl: ctx.config.baseUrl,
+        accessToken,
+        event: {
+          bot: { reference: `Bot/${bot.id}`, display: bot.name },
+          input: request.input,
+          contentType: request.contentType,
+          secrets,
+          traceId: request.traceId,
+          headers: request.headers ?? {},
+        },
+      },
+      { timeoutMs, memoryMb: ctx.config.botMemoryMb }
+    );
+  } finally {
+    release();
+    // The token dies with the run: revoke its Login (best effort; it also expires on its own).
+    void ctx.systemRepo
+      .updateResource<Login>({ ...login, revoked: true })
+      .catch((err) => ctx.logger.warn({ err, bot: bot.id }, 'could not revoke a bot run login'));
+  }
+}
+
+/** A Login per run, so the server's revocation check accepts the token and the run can be revoked. */
+function createBotLogin(systemRepo: PostgresRepository, membership: WithId<ProjectMembership>): Promise<WithId<Login>> {
+  return systemRepo.createResource<Login>({
+    resourceType: 'Login',
+    user: membership.user,
+    membership: { reference: `ProjectMembership/${membership.id}` },
+    authMethod: 'execute',
+    authTime: new Date().toISOString(),
+    scope: 'openid',
+    granted: true,
+  });
+}
+
+/** Project.secret by name, Medplum's `event.secrets` shape. */
+async function projectSecrets(
+  systemRepo: PostgresRepository,
+  projectId: string
+): Promise<Record<string, ProjectSetting>> {
+  const project = await systemRepo.readResource<Project>('Project', projectId);
+  return Object.fromEntries((project.secret ?? []).map((s) => [s.name, s]));
+}
+
+interface RunnerInput {
+  code: string;
+  filename: string;
+  corePath: string;
+  baseUrl: string;
+  accessToken: string;
+  event: Record<string, unknown>;
+}
+
+type RunnerMessage = { type: 'result'; value?: unknown; undefined?: boolean } | { type: 'error'; message: string };
+
+/**
+ * The child process: Node's permission model allows reading only the runner and @medplum/core
+ * (no writes, child processes, workers, addons or inspector), the environment is empty, the heap
+ * is capped, and the process is killed at the timeout.
+ */
+function runInChildProcess(run: RunnerInput, limits: { timeoutMs: number; memoryMb: number }): Promise<BotRunResult> {
+  return new Promise((resolve) => {
+    const child = fork(RUNNER_PATH, [], {
+      execPath: process.execPath,
+      execArgv: [
+        '--permission',
+        `--allow-fs-read=${RUNNER_PATH}`,
+        `--allow-fs-read=${dirname(run.corePath)}`,
+        `--max-old-space-size=${limits.memoryMb}`,
+        '--disable-proto=delete',
+      ],
+      env: {},
+      cwd: dirname(RUNNER_PATH),
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
+    });
+    const log = new LogTail(MAX_LOG_CHARS);
+    child.stdout?.on('data', (chunk: Buffer) => log.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => log.push(chunk));
+    let message: RunnerMessage | undefined;
+    let timedOut = false;
+    let settled = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, limits.timeoutMs);
+    // A run that has answered but keeps the process alive (a dangling timer) is ended.
+    let exitTimer: NodeJS.Timeout | undefined;
+    child.on('message', (m: RunnerMessage) => {
+      message ??= m;
+      exitTimer ??= setTimeout(() => child.kill('SIGKILL'), 1000);
+    });
+    const done = (exitCode: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
+      if (settled) {
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(exitTimer);
+      const logs = log.text();
+      const base = { logs, durationMs: 0 };
+      if (message?.type === 'result') {
+        resolve({ ...base, success: true, returnValue: message.undefined ? undefined : message.value });
+      } else if (message?.type === 'error') {
+        resolve({ ...base, success: false, error: message.message || 'Bot failed' });
+      } else if (timedOut) {
+        resolve({ ...base, success: false, aborted: true, error: `Bot timed out after ${limits.timeoutMs / 1000} s` });
+      } else if (/heap limit|out of memory/i.test(logs)) {
+        resolve({
+          ...base,
+          success: false,
+          aborted: true,
+          error: `Bot ran out of memory (limit ${limits.memoryMb} MB)`,
+        });
+      } else {
+        const how = spawnError ? 'could not start' : `exited (${signal ?? `code ${exitCode}`}) without a result`;
+        resolve({ ...base, success: false, aborted: true, error: `Bot process ${how}` });
+      }
+    };
+    child.on('exit', (code, signal) => {
+      // stdout/stderr may still hold the last output (an OOM report): read them to their end first.
+      let open = [child.stdout, child.stderr].filter((s) => s && !s.readableEnded).length;
+      if (open === 0) {
+        done(code, signal);
+        return;
+      }
+      for (const stream of [child.stdout, child.stderr]) {
+        stream?.once('end', () => --open === 0 && done(code, signal));
+      }
+      setTimeout(() => done(code, signal), 200);
+    });
+    child.on('error', (err) => {
+      child.kill('SIGKILL');
+      done(null, null, err);
+    });
+    child.send(run, (err) => {
+      if (err) {
+        child.kill('SIGKILL');
+      }
+    });
+  });
+}
+
+/** Keeps the last `max` characters of a stream of output. */
+class LogTail {
+  private chunks: string[] = [];
+  private length = 0;
+  private truncated = false;
+
+  constructor(private readonly max: number) {}
+
+  push(chunk: Buffer): void {
+    const text = chunk.toString('utf8');
+    this.chunks.push(text);
+    this.length += text.length;
+    while (this.length - this.chunks[0].length >= this.max) {
+      this.length -= (this.chunks.shift() as string).length;
+      this.truncated = true;
+    }
+  }
+
+  text(): string {
+    const all = this.chunks.join('');
+    if (all.length <= this.max && !this.truncated) {
+      return all;
+    }
+    return `[…]${all.slice(-this.max)}`;
+  }
+}
+
+/** Bounds the bot processes alive at once: each costs tens of MB, and the server must keep serving. */
+class Slots {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly size: number) {}
+
+  async acquire(): Promise<() => void> {
+    if (this.active >= this.size) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.active++;
+    }
+    let released = false;
+    return () => {
+      if (released) {
+        return;
+      }
+      released = true;
+      const next = this.waiting.shift();
+      if (next) {
+        next(); // the slot passes straight to the next run
+      } else {
+        this.active--;
+      }
+    };
+  }
+}
+
+const slotsBySize = new Map<number, Slots>();
+
+function runSlots(size: number): Slots {
+  let slots = slotsBySize.get(size);
+  if (!slots) {
+    slots = new Slots(size);
+    slotsBySize.set(size, slots);
+  }
+  return slots;
+}

@@ -1,0 +1,162 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, expect, inject, test } from 'vitest';
+import { createDatabase, dropDatabase, randomDatabaseName } from '../test/test-database.js';
+import { TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../test/test-server.js';
+import { TestReceiver } from './receiver.fixtures.js';
+
+/*
+ * The server and the worker run as child processes (the sources transpiled file by file, laid
+ * out as dist/ is), so that the test can SIGKILL one right after its writes commit.
+ */
+const SERVER_DIR = fileURLToPath(new URL('../..', import.meta.url));
+const REPO_NODE_MODULES = path.resolve(SERVER_DIR, '../../node_modules');
+let buildRoot: string;
+let buildDir: string;
+let databaseName: string;
+let databaseUrl: string;
+let receiver: TestReceiver;
+const children: ChildProcess[] = [];
+
+function listTs(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      return listTs(full);
+    }
+    return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') ? [full] : [];
+  });
+}
+
+beforeAll(async () => {
+  buildRoot = mkdtempSync(path.join(tmpdir(), 'tiba-crash-'));
+  const serverDir = path.join(buildRoot, 'server');
+  buildDir = path.join(serverDir, 'build');
+  mkdirSync(serverDir, { recursive: true });
+  // The paths the code resolves relative to its own files (package.json, migrations, bot runner, packages).
+  symlinkSync(path.join(SERVER_DIR, 'package.json'), path.join(serverDir, 'package.json'));
+  symlinkSync(path.join(SERVER_DIR, 'migrations'), path.join(serverDir, 'migrations'));
+  symlinkSync(path.join(SERVER_DIR, 'src'), path.join(serverDir, 'src'));
+  symlinkSync(REPO_NODE_MODULES, path.join(buildRoot, 'node_modules'));
+  await build({
+    entryPoints: listTs(path.join(SERVER_DIR, 'src')),
+    outdir: buildDir,
+    outbase: path.join(SERVER_DIR, 'src'),
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    logLevel: 'silent',
+  });
+  databaseName = randomDatabaseName();
+  databaseUrl = await createDatabase(databaseName, inject('templateDatabase'));
+  receiver = await TestReceiver.start();
+});
+
+afterAll(async () => {
+  for (const child of children) {
+    child.kill('SIGKILL');
+  }
+  await receiver?.stop();
+  if (databaseName) {
+    await dropDatabase(databaseName);
+  }
+  if (buildRoot) {
+    rmSync(buildRoot, { recursive: true, force: true });
+  }
+});
+
+async function freePort(): Promise<number> {
+  const probe = createNetServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+function startChild(entry: 'main.js' | 'worker.js', env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [path.join(buildDir, entry)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr?.on('data', (chunk) => process.stderr.write(chunk));
+  children.push(child);
+  return child;
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test('a server killed with SIGKILL right after its writes commit: the deliveries arrive after a restart', {
+  timeout: 120_000,
+}, async () => {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const env = {
+    DATABASE_URL: databaseUrl,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    BASE_URL: `${base}/`,
+    ADMIN_CLIENT_ID: TEST_CLIENT_ID,
+    ADMIN_CLIENT_SECRET: TEST_CLIENT_SECRET,
+    ADMIN_PASSWORD: 'test-admin-password',
+    REDIS_KEY_PREFIX: `${databaseName}:`,
+    LOG_LEVEL: 'error',
+    DATABASE_POOL_SIZE: '6',
+  };
+  const server = startChild('main.js', env);
+  await waitUntil(async () => (await fetch(`${base}/healthcheck`)).ok, 60_000, 'the server to start');
+  const tokenResponse = await fetch(`${base}/oauth2/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: `grant_type=client_credentials&client_id=${TEST_CLIENT_ID}&client_secret=${TEST_CLIENT_SECRET}`,
+  });
+  const { access_token: token } = (await tokenResponse.json()) as { access_token: string };
+  const post = async (resource: object) => {
+    const res = await fetch(`${base}/fhir/R4/${(resource as { resourceType: string }).resourceType}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(resource),
+    });
+    expect(res.status).toBe(201);
+    return (await res.json()) as { id: string };
+  };
+  await post({
+    resourceType: 'Subscription',
+    status: 'active',
+    reason: 'crash test',
+    criteria: 'Patient',
+    channel: { type: 'rest-hook', endpoint: receiver.url() },
+  });
+
+  const patients = await Promise.all(
+    Array.from({ length: 30 }, (_, i) => post({ resourceType: 'Patient', name: [{ family: `Crash${i}` }] }))
+  );
+  // Every write has committed (its 201 came back): kill the server before it can deliver them all.
+  server.kill('SIGKILL');
+  await new Promise((resolve) => server.once('exit', resolve));
+  const beforeRestart = new Set(receiver.received.map((r) => JSON.parse(r.body).id));
+  console.log(`delivered before SIGKILL: ${beforeRestart.size} of ${patients.length}`);
+
+  // A separate worker process (npm run worker) takes over the outbox and the queue.
+  const worker = startChild('worker.js', env);
+  const wanted = new Set(patients.map((p) => p.id));
+  await receiver.waitFor(
+    () => [...wanted].every((id) => receiver.received.some((r) => JSON.parse(r.body).id === id)),
+    60_000,
+    'every Patient to be delivered after the restart'
+  );
+  worker.kill('SIGTERM');
+  await new Promise((resolve) => worker.once('exit', resolve));
+});

@@ -1,0 +1,258 @@
+import type { WithId } from '@medplum/core';
+import { resourceMatchesSubscriptionCriteria } from '@medplum/core';
+import type { Resource, Subscription } from '@medplum/fhirtypes';
+import type { JobsOptions } from 'bullmq';
+import type { FastifyBaseLogger } from 'fastify';
+import type { TibaConfig } from '../config.js';
+import type { Pool, PoolClient, Queryable } from '../infra/postgres.js';
+import type { DeliveryJob, JobQueues } from '../jobs/queues.js';
+import { subscriptionMaxAttempts } from './extensions.js';
+import { outboxWrites } from './outbox-signal.js';
+import { type IndexedSubscription, SubscriptionIndex } from './subscription-index.js';
+
+export interface OutboxRow {
+  id: string;
+  resource_type: string;
+  resource_id: string;
+  version_id: string;
+  previous_version_id: string | null;
+  project_id: string;
+  interaction: DeliveryJob['interaction'];
+  /** When the write committed, ms since the epoch. */
+  created_ms: string;
+}
+
+export interface RelayOptions {
+  config: Pick<TibaConfig, 'outboxPollMs' | 'subscriptionMaxAttempts' | 'subscriptionRetryDelayMs'>;
+  pool: Pool;
+  queues: Pick<JobQueues, 'delivery'>;
+  logger: FastifyBaseLogger;
+  /** Rows claimed per transaction. */
+  batchSize?: number;
+  /** How often the Subscription index is read again in full, whatever changed (ms). */
+  fullReloadMs?: number;
+}
+
+/**
+ * Moves committed writes from the outbox to the delivery queue. Each batch is claimed and
+ * deleted in one transaction (`FOR UPDATE SKIP LOCKED`, so several relays share the work) that
+ * commits only once its jobs are queued; job ids are `<subscription>_<version>`, so a batch queued
+ * again after a crash before the commit does not deliver twice. Wakes on local writes at once
+ * and polls for the writes of other processes.
+ */
+export class OutboxRelay {
+  readonly index: SubscriptionIndex;
+  private readonly batchSize: number;
+  private readonly pending = new WeakSet<object>();
+  private pollTimer: NodeJS.Timeout | undefined;
+  private reloadTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+
+  constructor(private readonly options: RelayOptions) {
+    this.index = new SubscriptionIndex(options.pool);
+    this.batchSize = options.batchSize ?? 200;
+  }
+
+  async start(): Promise<void> {
+    await this.index.reload();
+    outboxWrites.on('write', this.onWrite);
+    this.options.pool.on('release', this.onRelease);
+    this.pollTimer = setInterval(() => this.wake(), this.options.config.outboxPollMs);
+    this.pollTimer.unref();
+    this.reloadTimer = setInterval(() => {
+      this.index.reload().catch((err) => this.options.logger.warn({ err }, 'Could not reload the Subscriptions'));
+    }, this.options.fullReloadMs ?? 60_000);
+    this.reloadTimer.unref();
+    this.wake();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.pollTimer);
+    clearInterval(this.reloadTimer);
+    outboxWrites.off('write', this.onWrite);
+    this.options.pool.off('release', this.onRelease);
+    await this.running;
+  }
+
+  /** Relays until the outbox is empty (or another relay holds the rest). */
+  wake(): void {
+    if (this.closed) {
+      return;
+    }
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.wake();
+      }
+    });
+  }
+
+  // A write on the pool is committed; one in a transaction is once its client goes back to the pool.
+  private readonly onWrite = (db: Queryable): void => {
+    if (db === this.options.pool) {
+      this.wake();
+    } else {
+      this.pending.add(db);
+    }
+  };
+
+  private readonly onRelease = (_err: unknown, client: PoolClient): void => {
+    if (this.pending.delete(client)) {
+      this.wake();
+    }
+  };
+
+  private async drain(): Promise<void> {
+    try {
+      while (!this.closed && (await this.relayBatch()) === this.batchSize) {
+        // a full batch: more may be waiting
+      }
+    } catch (err) {
+      this.options.logger.error({ err }, 'Outbox relay failed; retrying at the next poll');
+    }
+  }
+
+  /** Claims, matches and queues one batch; returns how many rows it claimed. */
+  async relayBatch(): Promise<number> {
+    const client = await this.options.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const claimed = await client.query<OutboxRow>(
+        `DELETE FROM subscription_outbox WHERE id IN (
+           SELECT id FROM subscription_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING id, resource_type, resource_id, version_id, previous_version_id, project_id, interaction,
+           (extract(epoch FROM created_at) * 1000)::bigint AS created_ms`,
+        [this.batchSize]
+      );
+      const rows = claimed.rows.sort((a, b) => Number(a.id) - Number(b.id));
+      if (rows.length > 0) {
+        const jobs = await this.matchBatch(client, rows);
+        if (jobs.length > 0) {
+          await this.options.queues.delivery.addBulk(jobs);
+        }
+      }
+      await client.query('COMMIT');
+      return rows.length;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async matchBatch(db: Queryable, rows: OutboxRow[]) {
+    await this.index.refreshIfChanged();
+    const jobs: { name: string; data: DeliveryJob; opts: JobsOptions }[] = [];
+    for (const row of rows) {
+      if (row.resource_type === 'Subscription') {
+        await this.applySubscriptionWrite(db, row);
+      }
+      const candidates = this.index.candidates(row.project_id, row.resource_type);
+      if (candidates.length === 0) {
+        continue;
+      }
+      for (const candidate of await this.matching(db, row, candidates)) {
+        jobs.push(this.deliveryJob(row, candidate.subscription));
+      }
+    }
+    return jobs;
+  }
+
+  /** A Subscription written through this relay reaches the index before the writes after it. */
+  private async applySubscriptionWrite(db: Queryable, row: OutboxRow): Promise<void> {
+    const current = await db.query<{ content: string | null; project_id: string | null }>(
+      `SELECT content, project_id FROM resource WHERE resource_type = 'Subscription' AND id = $1`,
+      [row.resource_id]
+    );
+    const found = current.rows[0];
+    const subscription = found?.content ? (JSON.parse(found.content) as WithId<Subscription>) : undefined;
+    this.index.apply(row.resource_id, found?.project_id ?? undefined, subscription);
+  }
+
+  private async matching(
+    db: Queryable,
+    row: OutboxRow,
+    candidates: IndexedSubscription[]
+  ): Promise<IndexedSubscription[]> {
+    const needsPrevious = row.interaction !== 'delete' && candidates.some((c) => c.needsPrevious);
+    const [current, previous] = await readVersions(db, [
+      row.interaction === 'delete' ? undefined : row.version_id,
+      row.interaction === 'delete' || needsPrevious ? (row.previous_version_id ?? undefined) : undefined,
+    ]);
+    // A deletion is matched (and delivered) as the version it removed, as Medplum does.
+    const resource = row.interaction === 'delete' ? previous : current;
+    if (!resource) {
+      return [];
+    }
+    const matched: IndexedSubscription[] = [];
+    for (const candidate of candidates) {
+      try {
+        const matches = await resourceMatchesSubscriptionCriteria({
+          resource,
+          subscription: candidate.subscription,
+          context: { interaction: row.interaction },
+          getPreviousResource: async () => previous,
+        });
+        if (matches) {
+          matched.push(candidate);
+        }
+      } catch (err) {
+        this.options.logger.warn(
+          { err, subscription: candidate.subscription.id },
+          'Subscription criteria could not be evaluated'
+        );
+      }
+    }
+    return matched;
+  }
+
+  private deliveryJob(row: OutboxRow, subscription: WithId<Subscription>) {
+    const { config } = this.options;
+    const data: DeliveryJob = {
+      subscriptionId: subscription.id,
+      projectId: row.project_id,
+      resourceType: row.resource_type,
+      resourceId: row.resource_id,
+      versionId: row.version_id,
+      interaction: row.interaction,
+      requestTime: new Date(Number(row.created_ms)).toISOString(),
+    };
+    if (row.previous_version_id) {
+      data.previousVersionId = row.previous_version_id;
+    }
+    const opts: JobsOptions = {
+      jobId: `${subscription.id}_${row.version_id}`,
+      attempts: subscriptionMaxAttempts(subscription, config.subscriptionMaxAttempts),
+      backoff: { type: 'exponential', delay: config.subscriptionRetryDelayMs },
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    };
+    return { name: 'deliver', data, opts };
+  }
+}
+
+/** The contents of history versions by id (undefined for a missing id or a deletion). */
+async function readVersions(db: Queryable, ids: (string | undefined)[]): Promise<(Resource | undefined)[]> {
+  const wanted = ids.filter((id): id is string => Boolean(id));
+  if (wanted.length === 0) {
+    return ids.map(() => undefined);
+  }
+  const result = await db.query<{ version_id: string; content: string | null }>(
+    'SELECT version_id, content FROM resource_history WHERE version_id = ANY($1::uuid[])',
+    [wanted]
+  );
+  const byId = new Map(result.rows.map((r) => [r.version_id, r.content]));
+  return ids.map((id) => {
+    const content = id ? byId.get(id) : undefined;
+    return content ? (JSON.parse(content) as Resource) : undefined;
+  });
+}
