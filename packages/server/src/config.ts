@@ -69,6 +69,11 @@ export interface TibaConfig {
   botMemoryMb: number;
   /** Bot processes running at once in this server; further runs wait for a slot. */
   botMaxConcurrentRuns: number;
+  /**
+   * Hosts on a private or loopback network bots may still connect to (`host:port`, comma-separated):
+   * by default a bot reaches the server itself and the public internet only.
+   */
+  botAllowedHosts: readonly string[];
 }
 
 export const DEFAULT_ADMIN_PASSWORD = 'medplum_admin';
@@ -126,6 +131,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
     botMaxTimeoutSeconds: toInt(env.BOT_MAX_TIMEOUT_SECONDS, 900, 'BOT_MAX_TIMEOUT_SECONDS') || 900,
     botMemoryMb: toInt(env.BOT_MEMORY_MB, 128, 'BOT_MEMORY_MB') || 128,
     botMaxConcurrentRuns: toInt(env.BOT_MAX_CONCURRENT_RUNS, 4, 'BOT_MAX_CONCURRENT_RUNS') || 4,
+    botAllowedHosts: Object.freeze(
+      (env.BOT_ALLOWED_HOSTS ?? '')
+        .split(',')
+        .map((host) => host.trim().toLowerCase())
+        .filter(Boolean)
+    ),
   });
 }
 

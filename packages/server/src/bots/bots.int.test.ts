@@ -337,7 +337,7 @@ describe('$deploy and $execute', () => {
     expect(event.outcomeDesc).toMatch(/index\.js:\d+/); // the stack is kept for the admins, in the audit
   });
 
-  test('a bot cannot read the server environment or files, start processes, or reach anything but the server', async () => {
+  test('a bot cannot read the server environment or files, start processes, or reach the private network', async () => {
     const serverPackage = fileURLToPath(new URL('../../package.json', import.meta.url));
     const bot = await createBot(`
       const fs = require('fs');
@@ -352,6 +352,7 @@ describe('$deploy and $execute', () => {
         otherModule: attempt(() => require('pg')),
         postgres: attempt(() => require('net').connect(5432, '127.0.0.1')),
         redisFetch: await fetch('http://127.0.0.1:6379/').then(() => 'allowed', (err) => 'refused: ' + (err.cause?.code || err.message)),
+        byName: await fetch('http://localhost:5432/').then(() => 'allowed', (err) => 'refused: ' + (err.cause?.code || err.message)),
         unixSocket: attempt(() => require('net').connect('/var/run/postgresql/.s.PGSQL.5432')),
         udp: attempt(() => require('dgram').createSocket('udp4')),
         server: await medplum.get('healthcheck').then(() => 'allowed', (err) => 'refused: ' + err.message),
@@ -369,6 +370,7 @@ describe('$deploy and $execute', () => {
     expect(result.otherModule).toMatch(/^refused: Cannot find module 'pg'/);
     expect(result.postgres).toBe('refused: ERR_ACCESS_DENIED');
     expect(result.redisFetch).toBe('refused: ERR_ACCESS_DENIED');
+    expect(result.byName).toBe('refused: ERR_ACCESS_DENIED');
     expect(result.unixSocket).toBe('refused: ERR_ACCESS_DENIED');
     expect(result.udp).toBe('refused: ERR_ACCESS_DENIED');
     expect(result.server).toBe('allowed');

@@ -143,6 +143,7 @@ async function prepareAndRun(
         filename: bot.executableCode?.title || 'index.js',
         corePath: CORE_PATH,
         baseUrl: ctx.config.baseUrl,
+        allowedHosts: ctx.config.botAllowedHosts,
         accessToken,
         event: {
           bot: { reference: `Bot/${bot.id}`, display: bot.name },
@@ -191,6 +192,8 @@ interface RunnerInput {
   filename: string;
   corePath: string;
   baseUrl: string;
+  /** Private-network `host:port`s the bot may reach besides the server (BOT_ALLOWED_HOSTS). */
+  allowedHosts: readonly string[];
   accessToken: string;
   event: Record<string, unknown>;
 }

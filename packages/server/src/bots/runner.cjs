@@ -24,41 +24,99 @@ process.once('message', (run) => {
 
 /**
  * Node 24's permission model does not cover the network, so a bot could otherwise reach the
- * database or Redis on the server's machine. Every TCP connection goes through
- * net.Socket.prototype.connect (fetch, http, tls included); the bot may connect to the server's own
- * origin only. process.binding is refused under the permission model, so the original cannot be
- * reached around this wrapper; UDP and Unix sockets are refused outright.
+ * database, Redis or other services on the server's network. Every TCP connection goes through
+ * net.Socket.prototype.connect (fetch, http, tls included), so that is where connections are
+ * checked: the server's own origin and the `allowedHosts` (host:port) are allowed; anything else
+ * must resolve only to public addresses (SMS gateways and other internet APIs stay reachable).
+ * process.binding is refused under the permission model, so the original cannot be reached around
+ * this wrapper; UDP and Unix sockets are refused outright.
  */
-function confineNetwork(baseUrl) {
+function confineNetwork(baseUrl, allowedHosts) {
   const net = require('node:net');
+  const dns = require('node:dns');
   const dgram = require('node:dgram');
   const origin = new URL(baseUrl);
-  const port = Number(origin.port || (origin.protocol === 'https:' ? 443 : 80));
-  const host = origin.hostname.replace(/^\[|\]$/g, '');
-  const hosts = new Set([host, ...(host === 'localhost' ? ['127.0.0.1', '::1'] : [])]);
+  const originPort = Number(origin.port || (origin.protocol === 'https:' ? 443 : 80));
+  const originHost = origin.hostname.replace(/^\[|\]$/g, '');
+  const allowed = new Set(allowedHosts);
+  for (const host of originHost === 'localhost' ? ['localhost', '127.0.0.1', '::1'] : [originHost]) {
+    allowed.add(`${host}:${originPort}`);
+  }
   const denied = (what) =>
-    Object.assign(new Error(`Bots may only connect to ${origin.origin}, not ${what}`), { code: 'ERR_ACCESS_DENIED' });
+    Object.assign(new Error(`Bots may not connect to ${what} (a private address; see BOT_ALLOWED_HOSTS)`), {
+      code: 'ERR_ACCESS_DENIED',
+    });
   const connect = net.Socket.prototype.connect;
   net.Socket.prototype.connect = function guardedConnect(...args) {
     // net.connect passes its normalized [options, callback] array; direct calls pass options or (port, host).
-    const first = Array.isArray(args[0]) ? args[0][0] : args[0];
+    const normalized = Array.isArray(args[0]);
+    const first = normalized ? args[0][0] : args[0];
     const options = typeof first === 'object' && first !== null ? first : { port: first, host: args[1] };
     if (options.path !== undefined) {
       throw denied(`the socket ${options.path}`);
     }
-    const target = String(options.host ?? 'localhost');
-    if (Number(options.port) !== port || !hosts.has(target)) {
-      throw denied(`${target}:${options.port}`);
+    const host = String(options.host ?? 'localhost')
+      .replace(/^\[|\]$/g, '')
+      .toLowerCase();
+    if (allowed.has(`${host}:${Number(options.port)}`)) {
+      return connect.apply(this, args);
     }
-    return connect.apply(this, args);
+    if (net.isIP(host)) {
+      if (isPrivateAddress(host)) {
+        throw denied(`${host}:${options.port}`);
+      }
+      return connect.apply(this, args);
+    }
+    // A name: check every address it resolves to, at connection time (no rebinding window).
+    const lookup = options.lookup ?? dns.lookup;
+    const checkedLookup = (hostname, lookupOptions, callback) => {
+      lookup(hostname, lookupOptions, (err, address, family) => {
+        if (err) {
+          return callback(err, address, family);
+        }
+        const addresses = Array.isArray(address) ? address.map((a) => a.address) : [address];
+        const blocked = addresses.find(isPrivateAddress);
+        return blocked ? callback(denied(`${hostname} (${blocked})`)) : callback(null, address, family);
+      });
+    };
+    const guarded = { ...options, lookup: checkedLookup };
+    if (normalized) {
+      const copy = [guarded, ...args[0].slice(1)];
+      for (const symbol of Object.getOwnPropertySymbols(args[0])) {
+        copy[symbol] = args[0][symbol];
+      }
+      return connect.call(this, copy, ...args.slice(1));
+    }
+    return typeof first === 'object'
+      ? connect.call(this, guarded, ...args.slice(1))
+      : connect.call(this, guarded, args[2]);
   };
   dgram.createSocket = () => {
     throw denied('UDP');
   };
 }
 
+/** Loopback, private (RFC 1918, ULA), link-local, unspecified and carrier-grade NAT addresses. */
+function isPrivateAddress(address) {
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  if (require('node:net').isIPv4(v4)) {
+    const [a, b] = v4.split('.').map(Number);
+    return (
+      a === 0 ||
+      a === 10 ||
+      a === 127 ||
+      (a === 100 && b >= 64 && b <= 127) ||
+      (a === 169 && b === 254) ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168)
+    );
+  }
+  const v6 = address.toLowerCase();
+  return v6 === '::' || v6 === '::1' || v6.startsWith('fc') || v6.startsWith('fd') || v6.startsWith('fe80');
+}
+
 async function execute(run) {
-  confineNetwork(run.baseUrl);
+  confineNetwork(run.baseUrl, run.allowedHosts ?? []);
   const core = require(run.corePath);
   // Bots may require Node's built-in modules (which the permission model still confines) and
   // @medplum/core, as in Medplum's runtime; nothing else exists for them.
