@@ -3,6 +3,7 @@ import { loadSigningKeys } from './auth/keys.js';
 import { loadConfig } from './config.js';
 import { createLogger } from './infra/logger.js';
 import { createPool } from './infra/postgres.js';
+import { stopOnSignals } from './infra/shutdown.js';
 import { startBackgroundWork } from './jobs/background.js';
 import { createRepositoryFactory } from './repository/factory.js';
 import { prepareDatabase } from './setup/prepare-database.js';
@@ -36,27 +37,9 @@ const background = await startBackgroundWork({
 });
 logger.info('Worker started: relaying the subscription outbox and running jobs');
 
-let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping) {
-      return;
-    }
-    stopping = true;
-    logger.info({ signal }, 'Stopping: finishing running jobs');
-    background
-      .close()
-      .then(() => audit.close())
-      .then(() => {
-        keys.stopAutoReload();
-        return pool.end();
-      })
-      .then(
-        () => process.exit(0),
-        (err) => {
-          logger.error({ err }, 'Unclean stop');
-          process.exit(1);
-        }
-      );
-  });
-}
+stopOnSignals(logger, 'Stopping: finishing running jobs', async () => {
+  await background.close();
+  await audit.close();
+  keys.stopAutoReload();
+  await pool.end();
+});
