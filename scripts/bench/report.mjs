@@ -195,6 +195,9 @@ export function runMarkdown(info) {
   if (info.accessMarkdown) {
     lines.push(info.accessMarkdown);
   }
+  if (info.subscriptionsMarkdown) {
+    lines.push(info.subscriptionsMarkdown);
+  }
   return lines.join('\n');
 }
 

@@ -8,7 +8,7 @@
 // BENCH_START_TIMEOUT (180 s to become healthy), BENCH_TIMEOUT (1200 s for the whole run),
 // BENCH_WAIT_IDLE (0: seconds to wait for a busy machine to calm down before starting),
 // BENCH_NO_DOC=1 to leave docs/benchmarks.md alone, BENCH_AUDIT_COMPARE=0 to skip the audit-off
-// server (audit.mjs).
+// server (audit.mjs), BENCH_SUBSCRIPTIONS=0 to skip the subscriptions and bots (subscriptions.mjs).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
@@ -51,6 +51,7 @@ import {
   tail,
   waitHealthy,
 } from './server.mjs';
+import { SUBSCRIPTIONS_ENABLED, subscriptionsBench, subscriptionsMarkdown } from './subscriptions.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const env = process.env;
@@ -273,6 +274,24 @@ async function main() {
   if (unaudited) {
     await stopServer(unauditedServer);
   }
+  // Last on the server, so that its Subscriptions (deleted again at the end) slow no other phase.
+  let subscriptions = null;
+  if (SUBSCRIPTIONS_ENABLED) {
+    if (unaudited) {
+      await waitAuditDrained(origin);
+    }
+    subscriptions = await subscriptionsBench({
+      origin,
+      token,
+      serverPid: server.pid,
+      runTag,
+      connections: CONNECTIONS,
+      say,
+    });
+    if (subscriptions.failures > 0) {
+      notes.push(`${subscriptions.failures} subscription writes, deliveries or bot runs failed or never arrived`);
+    }
+  }
   await stats.close();
   stats = null;
   say('stopping the server for the raw PostgreSQL ceiling');
@@ -314,12 +333,16 @@ async function main() {
     errors,
     auditMarkdown,
     accessMarkdown: accessCostMarkdown(results, patientResults),
+    subscriptionsMarkdown: subscriptionsMarkdown(subscriptions),
   };
   console.log(`\n${resultsTable(results, raw)}\n`);
   if (auditMarkdown) {
     console.log(`${auditMarkdown}\n`);
   }
   console.log(`${info.accessMarkdown}\n`);
+  if (info.subscriptionsMarkdown) {
+    console.log(`${info.subscriptionsMarkdown}\n`);
+  }
   if (env.BENCH_NO_DOC !== '1') {
     appendToDoc(path.join(ROOT, 'docs', 'benchmarks.md'), runMarkdown(info));
     say('added this run to docs/benchmarks.md');
@@ -329,6 +352,9 @@ async function main() {
   }
   if (errors > 0) {
     say(`FLAGGED: ${errors} failed requests; see the Errors column`);
+    process.exitCode = 1;
+  }
+  if (subscriptions?.failures > 0) {
     process.exitCode = 1;
   }
 }
