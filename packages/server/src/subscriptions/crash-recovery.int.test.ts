@@ -98,7 +98,7 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what:
   }
 }
 
-test('a server killed with SIGKILL right after its writes commit: the deliveries arrive after a restart', {
+test('a server killed with SIGKILL with its writes committed and a delivery in flight: all arrive after a restart', {
   timeout: 120_000,
 }, async () => {
   const port = await freePort();
@@ -140,20 +140,29 @@ test('a server killed with SIGKILL right after its writes commit: the deliveries
     channel: { type: 'rest-hook', endpoint: receiver.url() },
   });
 
+  // Deliveries hang until the kill: the server dies holding jobs in flight (active, locked).
+  receiver.respond = () => 'hang';
   const patients = await Promise.all(
     Array.from({ length: 30 }, (_, i) => post({ resourceType: 'Patient', name: [{ family: `Crash${i}` }] }))
   );
-  // Every write has committed (its 201 came back): kill the server before it can deliver them all.
+  // Every write has committed (its 201 came back): kill the server once a delivery is in flight.
+  await receiver.waitFor(() => receiver.received.length > 0, 30_000, 'a delivery in flight');
   server.kill('SIGKILL');
   await new Promise((resolve) => server.once('exit', resolve));
-  const beforeRestart = new Set(receiver.received.map((r) => JSON.parse(r.body).id));
-  console.log(`delivered before SIGKILL: ${beforeRestart.size} of ${patients.length}`);
+  const inFlight = new Set(receiver.received.map((r) => JSON.parse(r.body).id));
+  console.log(`in flight (never answered) at SIGKILL: ${inFlight.size} of ${patients.length}`);
 
-  // A separate worker process (npm run worker) takes over the outbox and the queue.
+  // A separate worker process (npm run worker) takes over the outbox and the queue: the jobs the
+  // dead server held come back once their locks expire (BullMQ's stalled-job check).
+  const answered = new Set<string>();
+  receiver.respond = (request) => {
+    answered.add(JSON.parse(request.body).id);
+    return 200;
+  };
   const worker = startChild('worker.js', env);
-  const wanted = new Set(patients.map((p) => p.id));
+  const wanted = patients.map((p) => p.id);
   await receiver.waitFor(
-    () => [...wanted].every((id) => receiver.received.some((r) => JSON.parse(r.body).id === id)),
+    () => wanted.every((id) => answered.has(id)),
     60_000,
     'every Patient to be delivered after the restart'
   );

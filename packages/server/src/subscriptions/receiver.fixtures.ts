@@ -9,6 +9,8 @@ export interface ReceivedRequest {
   headers: http.IncomingHttpHeaders;
   /** The raw body, as signed. */
   body: string;
+  /** performance.now() when the body was in (for latency figures within this process). */
+  atPrecise: number;
 }
 
 /**
@@ -18,6 +20,8 @@ export interface ReceivedRequest {
 export class TestReceiver {
   readonly received: ReceivedRequest[] = [];
   respond: (request: ReceivedRequest) => number | 'hang' = () => 200;
+  /** Called with each request as it arrives. */
+  onRequest: ((request: ReceivedRequest) => void) | undefined;
   private server: http.Server | undefined;
   private hanging = new Set<http.ServerResponse>();
   port = 0;
@@ -39,12 +43,14 @@ export class TestReceiver {
       req.on('end', () => {
         const request = {
           at: Date.now(),
+          atPrecise: performance.now(),
           method: req.method ?? '',
           url: req.url ?? '',
           headers: req.headers,
           body: Buffer.concat(chunks).toString('utf8'),
         };
         this.received.push(request);
+        this.onRequest?.(request);
         const answer = this.respond(request);
         if (answer === 'hang') {
           this.hanging.add(res);

@@ -4,11 +4,11 @@ import type { Resource, Subscription } from '@medplum/fhirtypes';
 import type { JobsOptions } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { TibaConfig } from '../config.js';
-import type { Pool, PoolClient, Queryable } from '../infra/postgres.js';
+import { type Pool, type PoolClient, type Queryable, queryPrepared } from '../infra/postgres.js';
 import type { DeliveryJob, JobQueues } from '../jobs/queues.js';
 import { subscriptionMaxAttempts } from './extensions.js';
 import { outboxWrites } from './outbox-signal.js';
-import { type IndexedSubscription, SubscriptionIndex } from './subscription-index.js';
+import { type IndexedSubscription, SUBSCRIPTION_FINGERPRINT_SQL, SubscriptionIndex } from './subscription-index.js';
 
 export interface OutboxRow {
   id: string;
@@ -21,6 +21,18 @@ export interface OutboxRow {
   /** When the write committed, ms since the epoch. */
   created_ms: string;
 }
+
+/**
+ * Claims the oldest rows (skipping those another relay holds) and deletes them, in the caller's
+ * transaction; each row carries the Subscription fingerprint of the same snapshot, so a batch
+ * needs no separate round trip to see whether Subscriptions changed.
+ */
+const CLAIM_SQL = `WITH claimed AS (
+    DELETE FROM subscription_outbox WHERE id IN (
+      SELECT id FROM subscription_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING id, resource_type, resource_id, version_id, previous_version_id, project_id, interaction,
+      (extract(epoch FROM created_at) * 1000)::bigint AS created_ms)
+  SELECT claimed.*, (${SUBSCRIPTION_FINGERPRINT_SQL}) AS subscriptions FROM claimed`;
 
 export interface RelayOptions {
   config: Pick<TibaConfig, 'outboxPollMs' | 'subscriptionMaxAttempts' | 'subscriptionRetryDelayMs'>;
@@ -125,15 +137,10 @@ export class OutboxRelay {
     const client = await this.options.pool.connect();
     try {
       await client.query('BEGIN');
-      const claimed = await client.query<OutboxRow>(
-        `DELETE FROM subscription_outbox WHERE id IN (
-           SELECT id FROM subscription_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, resource_type, resource_id, version_id, previous_version_id, project_id, interaction,
-           (extract(epoch FROM created_at) * 1000)::bigint AS created_ms`,
-        [this.batchSize]
-      );
+      const claimed = await queryPrepared<OutboxRow & { subscriptions: string }>(client, CLAIM_SQL, [this.batchSize]);
       const rows = claimed.rows.sort((a, b) => Number(a.id) - Number(b.id));
       if (rows.length > 0) {
+        await this.index.refreshIfChanged(rows[0].subscriptions);
         const jobs = await this.matchBatch(client, rows);
         if (jobs.length > 0) {
           await this.options.queues.delivery.addBulk(jobs);
@@ -150,7 +157,6 @@ export class OutboxRelay {
   }
 
   private async matchBatch(db: Queryable, rows: OutboxRow[]) {
-    await this.index.refreshIfChanged();
     const jobs: { name: string; data: DeliveryJob; opts: JobsOptions }[] = [];
     for (const row of rows) {
       if (row.resource_type === 'Subscription') {
@@ -169,7 +175,8 @@ export class OutboxRelay {
 
   /** A Subscription written through this relay reaches the index before the writes after it. */
   private async applySubscriptionWrite(db: Queryable, row: OutboxRow): Promise<void> {
-    const current = await db.query<{ content: string | null; project_id: string | null }>(
+    const current = await queryPrepared<{ content: string | null; project_id: string | null }>(
+      db,
       `SELECT content, project_id FROM resource WHERE resource_type = 'Subscription' AND id = $1`,
       [row.resource_id]
     );
@@ -246,7 +253,8 @@ async function readVersions(db: Queryable, ids: (string | undefined)[]): Promise
   if (wanted.length === 0) {
     return ids.map(() => undefined);
   }
-  const result = await db.query<{ version_id: string; content: string | null }>(
+  const result = await queryPrepared<{ version_id: string; content: string | null }>(
+    db,
     'SELECT version_id, content FROM resource_history WHERE version_id = ANY($1::uuid[])',
     [wanted]
   );
