@@ -1,4 +1,3 @@
-import { createServer as createNetServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { WithId } from '@medplum/core';
 import type {
@@ -15,6 +14,7 @@ import type {
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { rolePolicyId } from '../access/roles.js';
+import { freePort } from '../test/free-port.js';
 import { type TestMember, TestMembers } from '../test/members.js';
 import { startTestServer, type TestServer } from '../test/test-server.js';
 
@@ -23,15 +23,6 @@ let members: TestMembers;
 let clinician: TestMember;
 let patient: WithId<Patient>;
 let observation: WithId<Observation>;
-
-/** A port the bots' MedplumClient can call back on (the server must really listen). */
-async function freePort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 beforeAll(async () => {
   const port = await freePort();

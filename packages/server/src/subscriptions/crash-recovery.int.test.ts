@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
+import { freePort } from '../test/free-port.js';
 import { createDatabase, dropDatabase, randomDatabaseName } from '../test/test-database.js';
 import { TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../test/test-server.js';
 import { TestReceiver } from './receiver.fixtures.js';
@@ -69,14 +69,6 @@ afterAll(async () => {
     rmSync(buildRoot, { recursive: true, force: true });
   }
 });
-
-async function freePort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 function startChild(entry: 'main.js' | 'worker.js', env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, [path.join(buildDir, entry)], {

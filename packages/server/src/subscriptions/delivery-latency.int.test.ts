@@ -2,7 +2,7 @@ import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startTestServer, type TestServer } from '../test/test-server.js';
 import { outboxWrites } from './outbox-signal.js';
-import { TestReceiver } from './receiver.fixtures.js';
+import { createSubscription, TestReceiver } from './receiver.fixtures.js';
 
 let server: TestServer;
 let receiver: TestReceiver;
@@ -54,18 +54,7 @@ const patient = (i: number) => ({ resourceType: 'Patient', name: [{ family: 'Lat
 test('a local write reaches its rest-hook within milliseconds, alone or in a transaction', {
   timeout: 120_000,
 }, async () => {
-  const res = await server.request({
-    method: 'POST',
-    url: '/fhir/R4/Subscription',
-    payload: {
-      resourceType: 'Subscription',
-      status: 'active',
-      reason: 'latency',
-      criteria: 'Patient?family=Latencyhook',
-      channel: { type: 'rest-hook', endpoint: receiver.url() },
-    },
-  });
-  expect(res.statusCode, res.body).toBe(201);
+  await createSubscription(server, 'Patient?family=Latencyhook', receiver.url());
   const create = (i: number): InjectOptions => ({ method: 'POST', url: '/fhir/R4/Patient', payload: patient(i) });
   const transaction = (i: number): InjectOptions => ({
     method: 'POST',

@@ -1,5 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Subscription } from '@medplum/fhirtypes';
+import { expect } from 'vitest';
+import type { TestServer } from '../test/test-server.js';
 
 /** One request a receiver got. */
 export interface ReceivedRequest {
@@ -95,4 +98,27 @@ export class TestReceiver {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
+}
+
+/** Creates an active rest-hook Subscription through the API (as the test server's admin client). */
+export async function createSubscription(
+  server: TestServer,
+  criteria: string,
+  endpoint: string,
+  extra: Partial<Subscription> = {}
+): Promise<Subscription & { id: string }> {
+  const res = await server.request({
+    method: 'POST',
+    url: '/fhir/R4/Subscription',
+    payload: {
+      resourceType: 'Subscription',
+      status: 'active',
+      reason: 'test',
+      criteria,
+      channel: { type: 'rest-hook', endpoint },
+      ...extra,
+    },
+  });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json() as Subscription & { id: string };
 }

@@ -10,7 +10,7 @@ import {
   SUPPORTED_INTERACTION_URL,
   subscriptionSecret,
 } from './extensions.js';
-import { TestReceiver } from './receiver.fixtures.js';
+import { createSubscription, TestReceiver } from './receiver.fixtures.js';
 
 let server: TestServer;
 let receiver: TestReceiver;
@@ -29,21 +29,8 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function subscribe(criteria: string, extra: Partial<Subscription> = {}, endpoint = receiver.url()) {
-  const res = await server.request({
-    method: 'POST',
-    url: '/fhir/R4/Subscription',
-    payload: {
-      resourceType: 'Subscription',
-      status: 'active',
-      reason: 'test',
-      criteria,
-      channel: { type: 'rest-hook', endpoint },
-      ...extra,
-    },
-  });
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json() as Subscription & { id: string };
+function subscribe(criteria: string, extra: Partial<Subscription> = {}, endpoint = receiver.url()) {
+  return createSubscription(server, criteria, endpoint, extra);
 }
 
 async function write(method: 'POST' | 'PUT' | 'DELETE', url: string, payload?: object) {
