@@ -6,13 +6,18 @@ FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY packages/server/package.json packages/server/
+COPY packages/app/package.json packages/app/
+COPY bots/package.json bots/
+COPY e2e/package.json e2e/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.base.json ./
-COPY packages/server packages/server
+COPY packages packages
 RUN npm run build --workspace @tiba/server \
+ && npm run build --workspace @tiba/app \
  && npm prune --omit=dev --no-audit --no-fund
 
-# --- runtime: compiled server (with its migrations), production dependencies, profiles --------
+# --- runtime: compiled server (with its migrations and bot runner), the built web app,
+#     production dependencies, profiles. Deploy bots against it with `npm run deploy:bots`. -----
 FROM node:24-slim
 ENV NODE_ENV=production \
     PORT=8103 \
@@ -21,6 +26,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/packages/server packages/server
+COPY --from=build /app/packages/app/dist packages/app/dist
 COPY fhir-profiles fhir-profiles
 USER node
 EXPOSE 8103

@@ -51,7 +51,8 @@ const TOKEN_GRACE_SECONDS = 60;
 
 const require = createRequire(import.meta.url);
 const CORE_PATH = require.resolve('@medplum/core');
-const RUNNER_PATH = fileURLToPath(new URL('../../src/bots/runner.cjs', import.meta.url));
+// Beside this module: in src/ for tests, copied to dist/ by the build (tsc does not copy .cjs files).
+const RUNNER_PATH = fileURLToPath(new URL('./runner.cjs', import.meta.url));
 
 /**
  * Runs a deployed bot in a child process of its own and records the run as an AuditEvent.
