@@ -43,10 +43,13 @@ export async function resolveMembershipPolicy(
     const role = profile.startsWith('Patient/') ? 'patient' : 'clinician';
     return parameterizePolicy(await ensureRolePolicy(systemRepo, projectId, role), base);
   }
+  const projectId = membership.project?.reference?.split('/')[1];
   const policies = await Promise.all(
-    grants.map(async ({ policy, parameters }) =>
-      parameterizePolicy(await systemRepo.readReference<AccessPolicy>(policy), parameters)
-    )
+    grants.map(async ({ policy, parameters }) => {
+      const read = await systemRepo.readReference<AccessPolicy>(policy).catch(() => undefined);
+      // Only the project's own policies apply: a reference to another project's grants nothing.
+      return read && read.meta?.project === projectId ? parameterizePolicy(read, parameters) : NO_ACCESS;
+    })
   );
   if (policies.length === 1) {
     return policies[0];
@@ -57,6 +60,8 @@ export async function resolveMembershipPolicy(
     resource: policies.flatMap((p) => p.resource ?? []),
   };
 }
+
+const NO_ACCESS: AccessPolicy = { resourceType: 'AccessPolicy', name: 'No access', resource: [] };
 
 const CACHE_MS = 10_000;
 const CACHE_LIMIT = 10_000;

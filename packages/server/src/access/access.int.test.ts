@@ -1,8 +1,17 @@
 import type { WithId } from '@medplum/core';
-import type { AccessPolicy, Bundle, Condition, Observation, Patient, Practitioner } from '@medplum/fhirtypes';
+import type {
+  AccessPolicy,
+  Bundle,
+  ClientApplication,
+  Condition,
+  Observation,
+  Patient,
+  Practitioner,
+} from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type TestMember, TestMembers } from '../test/members.js';
 import { startTestServer, type TestServer } from '../test/test-server.js';
+import { ensureRolePolicy, rolePolicyId } from './roles.js';
 
 let server: TestServer;
 let members: TestMembers;
@@ -250,6 +259,17 @@ describe('a patient sees only their own record', () => {
       },
     });
     expect(forOther.statusCode, forOther.body).toBe(403);
+    const namingOther = await alice.request({
+      method: 'POST',
+      url: '/fhir/R4/Communication',
+      payload: {
+        resourceType: 'Communication',
+        status: 'completed',
+        subject: { reference: `Patient/${patientA.id}` },
+        sender: { reference: `Patient/${patientB.id}` },
+      },
+    });
+    expect(namingOther.statusCode, namingOther.body).toBe(403);
     const booked = await alice.request({
       method: 'POST',
       url: '/fhir/R4/Appointment',
@@ -387,6 +407,58 @@ describe('memberships', () => {
 });
 
 describe('projects are isolated', () => {
+  test("an admin cannot make a membership that names another project's client or user", async () => {
+    const other = await members.systemRepo.createResource({ resourceType: 'Project', name: 'Neighbour clinic' });
+    const client = await members.systemRepo
+      .inProject(other.id)
+      .createResource<ClientApplication>({ resourceType: 'ClientApplication', name: 'Neighbour backend' });
+    const res = await server.request({
+      method: 'POST',
+      url: '/fhir/R4/ProjectMembership',
+      payload: {
+        resourceType: 'ProjectMembership',
+        project: { reference: `Project/${members.projectId}` },
+        user: { reference: `ClientApplication/${client.id}` },
+        profile: { reference: `ClientApplication/${client.id}` },
+        admin: true,
+      },
+    });
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.body).toContain('ProjectMembership.user');
+  });
+
+  test("a project's role policy cannot be claimed by another project", async () => {
+    const other = await members.systemRepo.createResource({ resourceType: 'Project', name: 'Later clinic' });
+    const claimed = await server.request({
+      method: 'PUT',
+      url: `/fhir/R4/AccessPolicy/${rolePolicyId(other.id, 'patient')}`,
+      payload: {
+        resourceType: 'AccessPolicy',
+        id: rolePolicyId(other.id, 'patient'),
+        resource: [{ resourceType: '*' }],
+      },
+    });
+    expect(claimed.statusCode).toBe(201);
+    const policy = await ensureRolePolicy(members.systemRepo, other.id, 'patient');
+    expect(policy.meta?.project).toBe(other.id);
+    expect(policy.resource?.some((r) => r.resourceType === '*')).toBe(false);
+    expect(await ensureRolePolicy(members.systemRepo, other.id, 'patient')).toMatchObject({ id: policy.id });
+  });
+
+  test('an admin token narrowed by SMART scopes cannot administer the project', async () => {
+    const narrowed = await members.add(
+      await members.create<Practitioner>({ resourceType: 'Practitioner', name: [{ family: 'Narrow' }] }),
+      { admin: true },
+      'patient/Observation.rs'
+    );
+    const res = await narrowed.request({
+      method: 'POST',
+      url: `/admin/projects/${members.projectId}/invite`,
+      payload: { resourceType: 'Practitioner', firstName: 'Eve', lastName: 'Intruder', email: 'eve@example.org' },
+    });
+    expect(res.statusCode).toBe(403);
+  });
+
   test('an admin reads project users but never their credentials', async () => {
     const user = await members.create({
       resourceType: 'User',

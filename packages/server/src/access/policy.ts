@@ -182,15 +182,24 @@ export function permits(access: AccessContext, resource: Resource, interaction: 
   if (!permitsType(access, resource.resourceType, interaction)) {
     return false;
   }
-  return entriesFor(access.policy, resource.resourceType, interaction).some((entry) => entryMatches(entry, resource));
+  const writing = interaction === 'create' || interaction === 'update';
+  return entriesFor(access.policy, resource.resourceType, interaction).some((entry) =>
+    entryMatches(entry, resource, writing)
+  );
 }
 
-function entryMatches(entry: AccessPolicyResource, resource: Resource): boolean {
+function entryMatches(entry: AccessPolicyResource, resource: Resource, writing: boolean): boolean {
   if (resource.resourceType === 'Binary') {
     return true; // as in Medplum: a Binary entry grants the type (Binary has no search parameters)
   }
   const compartment = entry.compartment?.reference;
-  if (compartment && !resource.meta?.compartment?.some((c) => c.reference === compartment)) {
+  const compartments = resource.meta?.compartment ?? [];
+  if (compartment && !compartments.some((c) => c.reference === compartment)) {
+    return false;
+  }
+  // What a compartment-bound caller writes stays in that compartment alone: a patient must not
+  // place a resource in (or speak for) another patient's record.
+  if (compartment && writing && compartments.some((c) => c.reference !== compartment)) {
     return false;
   }
   if (entry.criteria) {

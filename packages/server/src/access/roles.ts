@@ -1,4 +1,4 @@
-import type { WithId } from '@medplum/core';
+import { generateId, Operator, type WithId } from '@medplum/core';
 import type { AccessPolicy, AccessPolicyResource } from '@medplum/fhirtypes';
 import type { PostgresRepository } from '../repository/repository.js';
 
@@ -195,16 +195,35 @@ export async function ensureRolePolicy(
 ): Promise<WithId<AccessPolicy>> {
   const id = rolePolicyId(projectId, role);
   const existing = await systemRepo.readResource<AccessPolicy>('AccessPolicy', id).catch(() => undefined);
-  if (existing) {
+  if (existing && existing.meta?.project === projectId && roleOfPolicy(existing) === role) {
     return existing;
+  }
+  // The predictable id is taken by another project's resource (someone claimed it first): the
+  // role's policy then lives under a fresh id, found again by its tag within this project.
+  const tagged = existing ? await findTaggedRolePolicy(systemRepo, projectId, role) : undefined;
+  if (tagged) {
+    return tagged;
   }
   return systemRepo.inProject(projectId).updateResource<AccessPolicy>({
     resourceType: 'AccessPolicy',
-    id,
+    id: existing ? generateId() : id,
     meta: { tag: [{ system: ROLE_SYSTEM, code: role }] },
     name: `${role[0].toUpperCase()}${role.slice(1)} (shipped with Tiba)`,
     resource: rolePolicyEntries(role),
   });
+}
+
+async function findTaggedRolePolicy(
+  systemRepo: PostgresRepository,
+  projectId: string,
+  role: Role
+): Promise<WithId<AccessPolicy> | undefined> {
+  const policies = await systemRepo.searchResources<AccessPolicy>({
+    resourceType: 'AccessPolicy',
+    filters: [{ code: '_tag', operator: Operator.EQUALS, value: `${ROLE_SYSTEM}|${role}` }],
+    count: 1000,
+  });
+  return policies.find((p) => p.meta?.project === projectId);
 }
 
 /** The role a shipped policy was made for, if it is one. */

@@ -1,6 +1,7 @@
 import type { WithId } from '@medplum/core';
 import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
 import type { AccessPolicy, Project, ProjectMembership, Reference } from '@medplum/fhirtypes';
+import { ALL_INTERACTIONS, parseResourceScopes } from '../access/scopes.js';
 import type { VerifiedToken } from '../auth/access-token.js';
 import type { PostgresRepository } from '../repository/repository.js';
 
@@ -19,7 +20,9 @@ export async function requireProjectAdmin(
   auth: VerifiedToken | undefined,
   projectId: string
 ): Promise<ProjectAdmin> {
-  if (!auth) {
+  // A token narrowed by SMART scopes (e.g. an app granted patient/Observation.read) must not
+  // administer the project, whatever its user may do.
+  if (!auth || !grantsEverything(auth.scope)) {
     throw new OperationOutcomeError(forbidden);
   }
   const membership = await systemRepo
@@ -43,6 +46,21 @@ export async function requireProjectAdmin(
     throw new OperationOutcomeError(notFound);
   }
   return { project, membership };
+}
+
+/** No SMART resource scope at all (the policy alone applies), or one granting every interaction on every type. */
+function grantsEverything(scope: string | undefined): boolean {
+  const scopes = parseResourceScopes(scope);
+  return (
+    scopes === undefined ||
+    scopes.some(
+      (s) =>
+        s.context !== 'patient' &&
+        s.resourceType === '*' &&
+        !s.query &&
+        s.interactions.length === ALL_INTERACTIONS.length
+    )
+  );
 }
 
 /** A 400 OperationOutcome naming the offending field, as Medplum's forms expect. */

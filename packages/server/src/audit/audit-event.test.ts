@@ -1,6 +1,7 @@
 import { beforeAll, expect, test } from 'vitest';
 import { loadFhirDefinitions } from '../fhir/definitions.js';
 import { validateFhirResource } from '../fhir/validation/validate-resource.js';
+import { computeSearchRows } from '../repository/search/index-values.js';
 import { outcomeOfStatus, restAuditEvent, signInAuditEvent } from './audit-event.js';
 
 beforeAll(() => loadFhirDefinitions());
@@ -87,4 +88,21 @@ test('sign-in events: DICOM User Authentication / Login, the email tried when no
     network: { address: '203.0.113.2', type: '2' },
   });
   expect(() => validateFhirResource(event)).not.toThrow();
+});
+
+test('a malformed target named by a client is kept as text, not as a reference', () => {
+  const event = restAuditEvent(
+    { display: 'http://localhost:8103/' },
+    {
+      interaction: 'read',
+      caller: { profile: 'Practitioner/1', ip: '127.0.0.1' },
+      what: `Patient/x\u0000${'y'.repeat(5000)}`,
+      status: 404,
+      recorded: '2026-11-22T00:00:00.000Z',
+    }
+  );
+  expect(event.entity?.[0].what).toBeUndefined();
+  expect(event.entity?.[0].description).toMatch(/^Patient\/x\ufffdy+$/);
+  expect(event.entity?.[0].description?.length).toBeLessThanOrEqual(2048);
+  expect(computeSearchRows(event).reference.some((r) => r.code === 'entity')).toBe(false);
 });

@@ -161,7 +161,16 @@ function agentsOf(caller: AuditCaller): AuditEventAgent[] {
   return agents;
 }
 
+/** 'Type', 'Type/id' or 'Type/id/_history/vid' with FHIR ids: anything else a client names is not a reference. */
+const REFERENCE = /^[A-Z][A-Za-z]{1,63}(?:\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?)?$/;
+
 function entityOf(what: string | undefined, query: string | undefined): AuditEventEntity | undefined {
+  if (what !== undefined && !REFERENCE.test(what)) {
+    // A malformed target (from a batch entry's URL) is kept as text: indexed as a reference it
+    // could make PostgreSQL refuse the whole batch of events.
+    query = [query, safeText(what).slice(0, 2048)].filter(Boolean).join(' ');
+    what = undefined;
+  }
   if (!what && !query) {
     return undefined;
   }

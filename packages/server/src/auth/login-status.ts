@@ -59,6 +59,9 @@ export class LoginStatus {
   }
 
   private remember(loginId: string, active: boolean): void {
+    if (active && this.cache.get(loginId)?.active === false) {
+      return; // a read that started before a revocation must not undo it
+    }
     if (this.cache.size >= CACHE_LIMIT) {
       this.cache.delete(this.cache.keys().next().value as string);
     }

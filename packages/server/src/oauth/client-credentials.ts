@@ -100,9 +100,14 @@ export async function issueClientCredentialsToken(
   const memberships = await systemRepo.searchResources<ProjectMembership>({
     resourceType: 'ProjectMembership',
     filters: [{ code: 'profile', operator: 'eq', value: `ClientApplication/${client.id}` }],
-    count: 2,
+    count: 100,
   });
-  const membership = memberships.find((m) => m.active !== false);
+  // Only a membership in the client's own project: another project's admin could otherwise
+  // create one naming this client and have its tokens act there.
+  const clientProject = client.meta?.project;
+  const membership = memberships.find(
+    (m) => m.active !== false && clientProject !== undefined && m.project?.reference === `Project/${clientProject}`
+  );
   const projectId = membership?.project?.reference?.split('/')[1];
   if (!membership || !projectId) {
     throw new OAuthError(400, 'invalid_client', 'Client is not an active member of any project');

@@ -390,7 +390,7 @@ export class PostgresRepository extends FhirRepository {
   }
 
   /** Refuses a new version the caller may not write (`create` or `update` of this content). */
-  private checkWrite(resource: Resource, interaction: 'create' | 'update'): void {
+  private async checkWrite(resource: Resource, interaction: 'create' | 'update'): Promise<void> {
     const access = this.ctx.access;
     if (!access) {
       return;
@@ -398,13 +398,32 @@ export class PostgresRepository extends FhirRepository {
     if (!permits(access, resource, interaction)) {
       throw new OperationOutcomeError(forbidden);
     }
-    if (
-      resource.resourceType === 'ProjectMembership' &&
-      (resource as ProjectMembership).project?.reference !== `Project/${access.projectId}`
-    ) {
+    if (resource.resourceType === 'ProjectMembership') {
+      await this.checkMembershipTargets(resource as ProjectMembership, access.projectId);
+    }
+  }
+
+  /**
+   * A membership made through the API belongs to the caller's project and names a user and a
+   * profile of that project: naming another project's client or user would let its tokens act here.
+   */
+  private async checkMembershipTargets(membership: ProjectMembership, projectId: string): Promise<void> {
+    if (membership.project?.reference !== `Project/${projectId}`) {
       throw new OperationOutcomeError(
         badRequest('A membership must belong to your project', 'ProjectMembership.project')
       );
+    }
+    for (const [field, reference] of [
+      ['user', membership.user?.reference],
+      ['profile', membership.profile?.reference],
+    ] as const) {
+      const [type, id] = reference?.split('/') ?? [];
+      const row = type && id && isResourceType(type) ? await selectCurrent(this.db, type, id, false) : undefined;
+      if (!row || row.deleted || row.projectId !== projectId) {
+        throw new OperationOutcomeError(
+          badRequest(`ProjectMembership.${field} must name a resource of your project`, `ProjectMembership.${field}`)
+        );
+      }
     }
   }
 
@@ -435,7 +454,7 @@ export class PostgresRepository extends FhirRepository {
       method,
       row.projectId ?? undefined
     );
-    this.checkWrite(version.resource, 'update');
+    await this.checkWrite(version.resource, 'update');
     await writeVersion(this.db, version.write, true);
     return { resource: version.resource, created: false };
   }
@@ -448,7 +467,7 @@ export class PostgresRepository extends FhirRepository {
       throw new OperationOutcomeError(badRequest('Invalid id', `${resource.resourceType}.id`));
     }
     const version = await this.prepare(withSubscriptionSecret(resource), method);
-    this.checkWrite(version.resource, 'create');
+    await this.checkWrite(version.resource, 'create');
     await writeVersion(this.db, version.write, false);
     return version.resource;
   }
