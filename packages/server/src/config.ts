@@ -58,6 +58,11 @@ export interface TibaConfig {
   jobConcurrency: number;
   /** A rest-hook request is cut after this long (ms). */
   restHookTimeoutMs: number;
+  /**
+   * Rest-hook endpoints (`host:port`, comma-separated) that may be on a private or loopback
+   * network; `*` allows every endpoint (development). By default only public addresses are called.
+   */
+  restHookAllowedHosts: readonly string[];
   /** Delivery attempts of a Subscription without the subscription-max-attempts extension. */
   subscriptionMaxAttempts: number;
   /** Delay before the first retry of a failed delivery (ms); each further retry waits twice as long. */
@@ -125,6 +130,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
     outboxPollMs: toInt(env.OUTBOX_POLL_MS, 200, 'OUTBOX_POLL_MS') || 200,
     jobConcurrency: toInt(env.JOB_CONCURRENCY, 20, 'JOB_CONCURRENCY') || 1,
     restHookTimeoutMs: toInt(env.REST_HOOK_TIMEOUT_MS, 10_000, 'REST_HOOK_TIMEOUT_MS') || 10_000,
+    restHookAllowedHosts: Object.freeze(
+      (env.REST_HOOK_ALLOWED_HOSTS ?? '')
+        .split(',')
+        .map((host) => host.trim().toLowerCase())
+        .filter(Boolean)
+    ),
     subscriptionMaxAttempts: toInt(env.SUBSCRIPTION_MAX_ATTEMPTS, 4, 'SUBSCRIPTION_MAX_ATTEMPTS') || 1,
     subscriptionRetryDelayMs: toInt(env.SUBSCRIPTION_RETRY_DELAY_MS, 1000, 'SUBSCRIPTION_RETRY_DELAY_MS'),
     botDefaultTimeoutSeconds: toInt(env.BOT_DEFAULT_TIMEOUT_SECONDS, 30, 'BOT_DEFAULT_TIMEOUT_SECONDS') || 30,

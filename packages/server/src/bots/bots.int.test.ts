@@ -3,6 +3,7 @@ import type { WithId } from '@medplum/core';
 import type {
   AccessPolicy,
   AuditEvent,
+  Binary,
   Bot,
   Bundle,
   Observation,
@@ -17,6 +18,7 @@ import { rolePolicyId } from '../access/roles.js';
 import { freePort } from '../test/free-port.js';
 import { type TestMember, TestMembers } from '../test/members.js';
 import { startTestServer, type TestServer } from '../test/test-server.js';
+import { MAX_WAITING_RUNS, Slots } from './execute.js';
 
 let server: TestServer;
 let members: TestMembers;
@@ -347,6 +349,31 @@ describe('$deploy and $execute', () => {
         unixSocket: attempt(() => require('net').connect('/var/run/postgresql/.s.PGSQL.5432')),
         udp: attempt(() => require('dgram').createSocket('udp4')),
         server: await medplum.get('healthcheck').then(() => 'allowed', (err) => 'refused: ' + err.message),
+        httpGet: await new Promise((resolve, reject) =>
+          require('http').get(medplum.getBaseUrl() + 'healthcheck', (res) => { res.resume(); resolve('allowed ' + res.statusCode); }).on('error', reject)
+        ).then((v) => v, (err) => 'refused: ' + (err.code || err.message)),
+        mappedLoopback: attempt(() => require('net').connect(5432, '::ffff:7f00:1')),
+        longLoopback: attempt(() => require('net').connect({ port: 6379, host: '0:0:0:0:0:0:0:1' })),
+        mappedLinkLocal: attempt(() => require('net').connect(80, '::ffff:a9fe:a9fe')),
+        // Signals: the guard must refuse before anything is sent, so each riskier call is tried only
+        // once a harmless one (a pid that does not exist; then signal 0, which sends nothing) was refused.
+        signals: (() => {
+          const nobody = attempt(() => process.kill(999999999, 0));
+          if (nobody !== 'refused: ERR_ACCESS_DENIED') return { nobody };
+          const parentProbe = attempt(() => process.kill(process.ppid, 0));
+          const rawProbe = attempt(() => process._kill(process.ppid, 0));
+          if (parentProbe !== 'refused: ERR_ACCESS_DENIED' || rawProbe !== 'refused: ERR_ACCESS_DENIED') return { nobody, parentProbe, rawProbe };
+          const restore = attempt(() => { 'use strict'; process.kill = () => 'restored'; });
+          const redefine = attempt(() => Object.defineProperty(process, '_kill', { value: () => 0 }));
+          return {
+            nobody, parentProbe, rawProbe, restore, redefine,
+            debugProcess: attempt(() => process._debugProcess(999999999)),
+            renice: attempt(() => require('os').setPriority(process.ppid, 19)),
+            parentUsr1: attempt(() => process.kill(process.ppid, 'SIGUSR1')),
+            everyone: attempt(() => process.kill(-1, 'SIGKILL')),
+            self: attempt(() => process.kill(process.pid, 0)),
+          };
+        })(),
       });
     `);
     const res = await execute(bot.id, { path: serverPackage });
@@ -365,6 +392,72 @@ describe('$deploy and $execute', () => {
     expect(result.unixSocket).toBe('refused: ERR_ACCESS_DENIED');
     expect(result.udp).toBe('refused: ERR_ACCESS_DENIED');
     expect(result.server).toBe('allowed');
+    expect(result.httpGet).toBe('allowed 200');
+    expect(result.mappedLoopback).toBe('refused: ERR_ACCESS_DENIED');
+    expect(result.longLoopback).toBe('refused: ERR_ACCESS_DENIED');
+    expect(result.mappedLinkLocal).toBe('refused: ERR_ACCESS_DENIED');
+    const refused = 'refused: ERR_ACCESS_DENIED';
+    expect(result.signals).toEqual({
+      nobody: refused,
+      parentProbe: refused,
+      rawProbe: refused,
+      restore: "refused: Cannot assign to read only property 'kill' of object '#<process>'",
+      redefine: 'refused: Cannot redefine property: _kill',
+      debugProcess: refused,
+      renice: refused,
+      parentUsr1: refused,
+      everyone: refused,
+      self: 'allowed',
+    });
+  });
+
+  test("a Bot cannot run another project's Binary as its code", async () => {
+    const other = await members.systemRepo.createResource<Project>({ resourceType: 'Project', name: 'other project' });
+    const foreign = await members.systemRepo.inProject(other.id).createResource<Binary>({
+      resourceType: 'Binary',
+      contentType: 'application/javascript',
+      data: Buffer.from("exports.handler = async () => 'other-project-secret';").toString('base64'),
+    });
+    const bot = await createBot('exports.handler = async () => "own code";');
+    const stored = (await server.request({ method: 'GET', url: `/fhir/R4/Bot/${bot.id}` })).json() as WithId<Bot>;
+    const pointed = await server.request({
+      method: 'PUT',
+      url: `/fhir/R4/Bot/${bot.id}`,
+      payload: { ...stored, executableCode: { ...stored.executableCode, url: `Binary/${foreign.id}` } },
+    });
+    expect(pointed.statusCode, pointed.body).toBe(200);
+    const res = await execute(bot.id, {});
+    expect(res.statusCode).toBe(400);
+    expect(res.json().issue[0].details.text).toBe('Bot code not found');
+    expect(res.body).not.toContain('other-project-secret');
+    const [event] = await runEvents(bot.id);
+    expect(JSON.stringify(event)).not.toContain('other-project-secret');
+  });
+});
+
+describe('run slots', () => {
+  test('runs wait for a free slot in order, and beyond MAX_WAITING_RUNS fail at once', async () => {
+    const slots = new Slots(1, 2);
+    const first = await slots.acquire();
+    const order: string[] = [];
+    const second = slots.acquire()?.then((release) => {
+      order.push('second');
+      return release;
+    });
+    const third = slots.acquire()?.then((release) => {
+      order.push('third');
+      return release;
+    });
+    expect(second).toBeDefined();
+    expect(third).toBeDefined();
+    expect(slots.acquire()).toBeUndefined(); // the queue is full
+    first?.();
+    first?.(); // a second release is a no-op
+    (await second)?.();
+    (await third)?.();
+    expect(order).toEqual(['second', 'third']);
+    expect(await slots.acquire()).toBeTypeOf('function');
+    expect(MAX_WAITING_RUNS).toBe(100);
   });
 });
 
@@ -450,6 +543,24 @@ describe('runaway bots', () => {
     const res = await execute(bot.id, {});
     expect(res.statusCode).toBe(400);
     expect(res.json().issue[0].details.text).toBe('Bot ran out of memory (limit 64 MB)');
+    const [event] = await runEvents(bot.id);
+    expect(event.outcome).toBe('8');
+    const health = await server.request({ method: 'GET', url: `/fhir/R4/Patient/${patient.id}` });
+    expect(health.statusCode).toBe(200);
+  });
+
+  test('a bot that fills off-heap memory (Buffers) is killed at its resident limit; the server keeps serving', async () => {
+    const bot = await createBot(`
+      exports.handler = async () => {
+        const buffer = Buffer.alloc(1024 * 1024 * 1024, 1); // filled, so every page is resident
+        await new Promise((resolve) => setTimeout(resolve, 5000));
+        return buffer.length;
+      };
+    `);
+    const res = await execute(bot.id, {});
+    expect(res.statusCode).toBe(400);
+    // 2 × BOT_MEMORY_MB (64) + 64 MB
+    expect(res.json().issue[0].details.text).toBe('Bot memory limit exceeded (192 MB resident)');
     const [event] = await runEvents(bot.id);
     expect(event.outcome).toBe('8');
     const health = await server.request({ method: 'GET', url: `/fhir/R4/Patient/${patient.id}` });

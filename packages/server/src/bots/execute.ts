@@ -1,4 +1,6 @@
-import { fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,6 +57,24 @@ const CORE_PATH = require.resolve('@medplum/core');
 const RUNNER_PATH = fileURLToPath(new URL('./runner.cjs', import.meta.url));
 
 /**
+ * --max-old-space-size caps the JS heap only, not Buffers and other off-heap memory, so each run's
+ * resident memory is read from /proc (where there is one) this often and the process is killed above
+ * 2 × BOT_MEMORY_MB + this much (the heap, its young generation, code and Node itself).
+ */
+const RSS_POLL_MS = 100;
+const RSS_OVERHEAD_MB = 64;
+const PAGE_BYTES = 4096;
+const CAN_READ_RSS = existsSync('/proc/self/statm');
+
+/** Bot processes alive now: killed when the server exits, so none outlives it. */
+const liveChildren = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of liveChildren) {
+    child.kill('SIGKILL');
+  }
+});
+
+/**
  * Runs a deployed bot in a child process of its own and records the run as an AuditEvent.
  * Never throws for anything the bot does: crashes, timeouts and thrown errors are failed runs.
  */
@@ -108,7 +128,8 @@ async function prepareAndRun(
   const binary = await ctx.systemRepo
     .readResource<Binary>('Binary', codeUrl.slice('Binary/'.length))
     .catch(() => undefined);
-  if (!binary?.data) {
+  // Only the Bot's own project's code: a Bot must not run (and so read) another project's Binary.
+  if (!binary?.data || binary.meta?.project !== projectId) {
     return failed('Bot code not found');
   }
   const membership = await findBotMembership(ctx.systemRepo, projectId, bot.id);
@@ -119,25 +140,32 @@ async function prepareAndRun(
     request.timeoutMs ?? (bot.timeout && bot.timeout > 0 ? bot.timeout : ctx.config.botDefaultTimeoutSeconds) * 1000,
     ctx.config.botMaxTimeoutSeconds * 1000
   );
-  const [login, secrets] = await Promise.all([
-    createBotLogin(ctx.systemRepo, membership),
-    projectSecrets(ctx.systemRepo, projectId),
-  ]);
-  const accessToken = await signAccessToken(
-    ctx.keys,
-    ctx.config.baseUrl,
-    {
-      login_id: login.id,
-      sub: bot.id,
-      profile: `Bot/${bot.id}`,
-      scope: 'openid',
-      project: projectId,
-      membership: membership.id,
-    },
-    Math.ceil(timeoutMs / 1000) + TOKEN_GRACE_SECONDS
-  );
-  const release = await runSlots(ctx.config.botMaxConcurrentRuns).acquire();
+  // Wait for a slot before the Login and token exist: a queued run holds neither, nor their clock.
+  const slot = runSlots(ctx.config.botMaxConcurrentRuns).acquire();
+  if (!slot) {
+    return { ...failed('Too many bot runs waiting; try again later'), aborted: true };
+  }
+  const release = await slot;
+  let login: WithId<Login> | undefined;
   try {
+    const [created, secrets] = await Promise.all([
+      createBotLogin(ctx.systemRepo, membership),
+      projectSecrets(ctx.systemRepo, projectId),
+    ]);
+    login = created;
+    const accessToken = await signAccessToken(
+      ctx.keys,
+      ctx.config.baseUrl,
+      {
+        login_id: login.id,
+        sub: bot.id,
+        profile: `Bot/${bot.id}`,
+        scope: 'openid',
+        project: projectId,
+        membership: membership.id,
+      },
+      Math.ceil(timeoutMs / 1000) + TOKEN_GRACE_SECONDS
+    );
     return await runInChildProcess(
       {
         code: Buffer.from(binary.data, 'base64').toString('utf8'),
@@ -160,9 +188,11 @@ async function prepareAndRun(
   } finally {
     release();
     // The token dies with the run: revoke its Login (best effort; it also expires on its own).
-    void ctx.systemRepo
-      .updateResource<Login>({ ...login, revoked: true })
-      .catch((err) => ctx.logger.warn({ err, bot: bot.id }, 'could not revoke a bot run login'));
+    if (login) {
+      void ctx.systemRepo
+        .updateResource<Login>({ ...login, revoked: true })
+        .catch((err) => ctx.logger.warn({ err, bot: bot.id }, 'could not revoke a bot run login'));
+    }
   }
 }
 
@@ -222,6 +252,31 @@ function runInChildProcess(run: RunnerInput, limits: { timeoutMs: number; memory
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',
     });
+    liveChildren.add(child);
+    const rssLimitMb = 2 * limits.memoryMb + RSS_OVERHEAD_MB;
+    let memoryExceeded = false;
+    let reading = false;
+    const rssPoller =
+      CAN_READ_RSS && child.pid
+        ? setInterval(() => {
+            if (reading) {
+              return;
+            }
+            reading = true;
+            readFile(`/proc/${child.pid}/statm`, 'utf8')
+              .then((statm) => {
+                const residentBytes = Number(statm.split(' ')[1]) * PAGE_BYTES;
+                if (residentBytes > rssLimitMb * 1024 * 1024 && child.exitCode === null && child.signalCode === null) {
+                  memoryExceeded = true;
+                  child.kill('SIGKILL');
+                }
+              })
+              .catch(() => undefined) // the process has just exited
+              .finally(() => {
+                reading = false;
+              });
+          }, RSS_POLL_MS)
+        : undefined;
     const log = new LogTail(MAX_LOG_CHARS);
     child.stdout?.on('data', (chunk: Buffer) => log.push(chunk));
     child.stderr?.on('data', (chunk: Buffer) => log.push(chunk));
@@ -251,6 +306,13 @@ function runInChildProcess(run: RunnerInput, limits: { timeoutMs: number; memory
         resolve({ ...base, success: true, returnValue: message.undefined ? undefined : message.value });
       } else if (message?.type === 'error') {
         resolve({ ...base, success: false, error: message.message || 'Bot failed' });
+      } else if (memoryExceeded) {
+        resolve({
+          ...base,
+          success: false,
+          aborted: true,
+          error: `Bot memory limit exceeded (${rssLimitMb} MB resident)`,
+        });
       } else if (timedOut) {
         resolve({ ...base, success: false, aborted: true, error: `Bot timed out after ${limits.timeoutMs / 1000} s` });
       } else if (/heap limit|out of memory/i.test(logs)) {
@@ -266,6 +328,8 @@ function runInChildProcess(run: RunnerInput, limits: { timeoutMs: number; memory
       }
     };
     child.on('exit', (code, signal) => {
+      liveChildren.delete(child);
+      clearInterval(rssPoller);
       // stdout/stderr may still hold the last output (an OOM report): read them to their end first.
       let open = [child.stdout, child.stderr].filter((s) => s && !s.readableEnded).length;
       if (open === 0) {
@@ -278,6 +342,8 @@ function runInChildProcess(run: RunnerInput, limits: { timeoutMs: number; memory
       setTimeout(() => done(code, signal), 200);
     });
     child.on('error', (err) => {
+      liveChildren.delete(child);
+      clearInterval(rssPoller);
       child.kill('SIGKILL');
       done(null, null, err);
     });
@@ -316,19 +382,32 @@ class LogTail {
   }
 }
 
+/** Runs that may wait for a slot; beyond them a run fails at once rather than pile up requests. */
+export const MAX_WAITING_RUNS = 100;
+
 /** Bounds the bot processes alive at once: each costs tens of MB, and the server must keep serving. */
-class Slots {
+export class Slots {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(private readonly size: number) {}
+  constructor(
+    private readonly size: number,
+    private readonly maxWaiting = MAX_WAITING_RUNS
+  ) {}
 
-  async acquire(): Promise<() => void> {
-    if (this.active >= this.size) {
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    } else {
+  /** A slot's release function once one is free, or undefined when the wait queue is full. */
+  acquire(): Promise<() => void> | undefined {
+    if (this.active < this.size) {
       this.active++;
+      return Promise.resolve(this.releaser());
     }
+    if (this.waiting.length >= this.maxWaiting) {
+      return undefined;
+    }
+    return new Promise((resolve) => this.waiting.push(() => resolve(this.releaser())));
+  }
+
+  private releaser(): () => void {
     let released = false;
     return () => {
       if (released) {

@@ -11,6 +11,9 @@ const vm = require('node:vm');
 
 const BUILTINS = new Set(builtinModules);
 
+// If the server goes away, so does the run (a bot must not outlive the process that bounds it).
+process.on('disconnect', () => process.exit(1));
+
 process.once('message', (run) => {
   execute(run).then(
     (value) => finish({ type: 'result', value, undefined: value === undefined }),
@@ -52,7 +55,8 @@ function confineNetwork(baseUrl, allowedHosts) {
     const normalized = Array.isArray(args[0]);
     const first = normalized ? args[0][0] : args[0];
     const options = typeof first === 'object' && first !== null ? first : { port: first, host: args[1] };
-    if (options.path !== undefined) {
+    // The http Agent passes `path: null` for TCP connections.
+    if (options.path != null) {
       throw denied(`the socket ${options.path}`);
     }
     const host = String(options.host ?? 'localhost')
@@ -96,27 +100,105 @@ function confineNetwork(baseUrl, allowedHosts) {
   };
 }
 
-/** Loopback, private (RFC 1918, ULA), link-local, unspecified and carrier-grade NAT addresses. */
-function isPrivateAddress(address) {
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-  if (require('node:net').isIPv4(v4)) {
-    const [a, b] = v4.split('.').map(Number);
-    return (
-      a === 0 ||
-      a === 10 ||
-      a === 127 ||
-      (a === 100 && b >= 64 && b <= 127) ||
-      (a === 169 && b === 254) ||
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168)
-    );
+/**
+ * Addresses a bot may not reach: loopback, private (RFC 1918, ULA), link-local, unspecified,
+ * carrier-grade NAT, benchmarking, multicast and reserved ranges. BlockList compares parsed
+ * addresses, so every spelling counts (`0:0:0:0:0:0:0:1`, `::ffff:7f00:1`), and it matches
+ * IPv4-mapped IPv6 addresses against the IPv4 rules.
+ */
+const PRIVATE_ADDRESSES = (() => {
+  const list = new (require('node:net').BlockList)();
+  for (const [network, prefix] of [
+    ['0.0.0.0', 8],
+    ['10.0.0.0', 8],
+    ['100.64.0.0', 10],
+    ['127.0.0.0', 8],
+    ['169.254.0.0', 16],
+    ['172.16.0.0', 12],
+    ['192.0.0.0', 24],
+    ['192.168.0.0', 16],
+    ['198.18.0.0', 15],
+    ['224.0.0.0', 4],
+    ['240.0.0.0', 4],
+  ]) {
+    list.addSubnet(network, prefix, 'ipv4');
   }
-  const v6 = address.toLowerCase();
-  return v6 === '::' || v6 === '::1' || v6.startsWith('fc') || v6.startsWith('fd') || v6.startsWith('fe80');
+  // ::/96 holds :: and ::1 and the deprecated IPv4-compatible forms (::127.0.0.1).
+  for (const [network, prefix] of [
+    ['::', 96],
+    ['fc00::', 7],
+    ['fe80::', 10],
+    ['ff00::', 8],
+  ]) {
+    list.addSubnet(network, prefix, 'ipv6');
+  }
+  return list;
+})();
+
+function isPrivateAddress(address) {
+  const family = require('node:net').isIP(address);
+  try {
+    // Not an address at all, or one BlockList cannot parse: refuse rather than guess.
+    return family === 0 || PRIVATE_ADDRESSES.check(address, family === 6 ? 'ipv6' : 'ipv4');
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Node's permission model does not cover signals: process.kill (and the raw process._kill under
+ * it) reach any process of the server's user, and process._debugProcess opens another process's
+ * inspector. A bot may signal its own process only; the guards cannot be replaced or removed.
+ */
+function confineProcess() {
+  const denied = (what) =>
+    Object.assign(new Error(`Bots may not ${what}`), {
+      code: 'ERR_ACCESS_DENIED',
+    });
+  const rawKill = process._kill;
+  const kill = process.kill;
+  const ownPid = process.pid;
+  // The pid is converted once, so an object whose valueOf changes between check and use cannot slip by.
+  const checkedPid = (pid) => {
+    const n = typeof pid === 'number' ? pid : Number(pid);
+    if (n !== ownPid) {
+      throw denied('signal other processes');
+    }
+    return n;
+  };
+  const guards = {
+    kill: function kill_(pid, signal) {
+      return kill.call(process, checkedPid(pid), signal);
+    },
+    _kill: function _kill(pid, signal) {
+      return rawKill.call(process, checkedPid(pid), signal);
+    },
+    _debugProcess: function _debugProcess() {
+      throw denied('open the inspector of a process');
+    },
+  };
+  for (const [name, value] of Object.entries(guards)) {
+    Object.defineProperty(process, name, { value, writable: false, configurable: false, enumerable: true });
+  }
+  // os.setPriority can renice other processes of the user too.
+  const os = require('node:os');
+  const setPriority = os.setPriority;
+  Object.defineProperty(os, 'setPriority', {
+    value: function setPriority_(pid, priority) {
+      if (priority === undefined) {
+        return setPriority(pid);
+      }
+      return setPriority(Number(pid) === 0 ? 0 : checkedPid(pid), priority);
+    },
+    writable: false,
+    configurable: false,
+    enumerable: true,
+  });
 }
 
 async function execute(run) {
   confineNetwork(run.baseUrl, run.allowedHosts ?? []);
+  confineProcess();
   const core = require(run.corePath);
   // Bots may require Node's built-in modules (which the permission model still confines) and
   // @medplum/core, as in Medplum's runtime; nothing else exists for them.

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { WithId } from '@medplum/core';
 import { isGone, isNotFound, normalizeOperationOutcome, type Operation } from '@medplum/core';
 import type { Bot, Resource, Subscription } from '@medplum/fhirtypes';
-import type { Job } from 'bullmq';
+import { type Job, UnrecoverableError } from 'bullmq';
 import { deliveryAuditEvent } from '../audit/audit-event.js';
 import type { BotContext } from '../bots/execute.js';
 import { executeBot } from '../bots/execute.js';
@@ -18,6 +18,8 @@ export interface DeliveryContext extends BotContext {
 interface AttemptOutcome {
   success: boolean;
   detail: string;
+  /** Retrying cannot help (a refused endpoint): the delivery fails now. */
+  refused?: boolean;
 }
 
 /**
@@ -37,7 +39,7 @@ export async function processDelivery(ctx: DeliveryContext, job: Job<DeliveryJob
   if (subscription.channel?.type !== 'rest-hook' || !endpoint) {
     return;
   }
-  const resource = await deliveredVersion(repo, data, job.attemptsMade > 0);
+  const resource = await deliveredVersion(repo, data);
   if (!resource) {
     return;
   }
@@ -65,6 +67,11 @@ export async function processDelivery(ctx: DeliveryContext, job: Job<DeliveryJob
     }
     return;
   }
+  if (outcome.refused) {
+    await setStatus(repo, subscription.id, 'error', outcome.detail);
+    ctx.logger.warn({ subscription: subscription.id, detail: outcome.detail }, 'Subscription endpoint refused');
+    throw new UnrecoverableError(outcome.detail);
+  }
   if (attempt < maxAttempts) {
     throw new Error(outcome.detail);
   }
@@ -76,22 +83,18 @@ export async function processDelivery(ctx: DeliveryContext, job: Job<DeliveryJob
 }
 
 /**
- * The version to deliver: the written one, or for a deletion the version it removed. A
- * resource deleted since (or, on a retry, updated since: its newer version has its own job)
- * is not delivered, as in Medplum.
+ * The version to deliver: the written one (read from history when the resource has changed
+ * since, so a retry delivers what triggered it), or for a deletion the version it removed. A
+ * resource deleted since is not delivered, as in Medplum.
  */
-async function deliveredVersion(
-  repo: PostgresRepository,
-  data: DeliveryJob,
-  retry: boolean
-): Promise<Resource | undefined> {
+async function deliveredVersion(repo: PostgresRepository, data: DeliveryJob): Promise<Resource | undefined> {
   if (data.interaction === 'delete') {
     return data.previousVersionId
       ? readOrUndefined(repo, data.resourceType, data.resourceId, data.previousVersionId)
       : undefined;
   }
   const current = await readOrUndefined(repo, data.resourceType, data.resourceId);
-  if (!current || (retry && current.meta?.versionId !== data.versionId)) {
+  if (!current) {
     return undefined;
   }
   return current.meta?.versionId === data.versionId
@@ -109,7 +112,10 @@ async function callRestHook(
   // Medplum sends an empty object for a deletion (the resource is named in a header).
   const body = data.interaction === 'delete' ? '{}' : JSON.stringify(resource);
   const headers = notificationHeaders(subscription, data, body);
-  return postRestHook(endpoint, headers, body, ctx.config.restHookTimeoutMs);
+  return postRestHook(endpoint, headers, body, {
+    timeoutMs: ctx.config.restHookTimeoutMs,
+    allowedHosts: ctx.config.restHookAllowedHosts,
+  });
 }
 
 async function runBot(

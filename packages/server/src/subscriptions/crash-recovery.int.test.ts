@@ -106,6 +106,7 @@ test('a server killed with SIGKILL with its writes committed and a delivery in f
     REDIS_KEY_PREFIX: `${databaseName}:`,
     LOG_LEVEL: 'error',
     DATABASE_POOL_SIZE: '6',
+    REST_HOOK_ALLOWED_HOSTS: `127.0.0.1:${receiver.port}`,
   };
   const server = startChild('main.js', env);
   await waitUntil(async () => (await fetch(`${base}/healthcheck`)).ok, 60_000, 'the server to start');

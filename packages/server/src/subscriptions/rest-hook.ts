@@ -1,4 +1,9 @@
 import { createHmac } from 'node:crypto';
+import type { LookupAddress } from 'node:dns';
+import { lookup } from 'node:dns/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import type { Subscription } from '@medplum/fhirtypes';
 import type { DeliveryJob } from '../jobs/queues.js';
 import { subscriptionSecret } from './extensions.js';
@@ -45,33 +50,175 @@ export interface RestHookOutcome {
   status?: number;
   /** What happened, for the AuditEvent and Subscription.error. */
   detail: string;
+  /** The endpoint is refused outright: retrying cannot help. */
+  refused?: boolean;
 }
 
-/** POSTs a notification; never throws. Any 2xx is a success; the request is cut at `timeoutMs`. */
+export interface RestHookOptions {
+  timeoutMs: number;
+  /** `host:port` entries (lowercase) that may be private; `*` allows every endpoint. */
+  allowedHosts: readonly string[];
+}
+
+/**
+ * POSTs a notification; never throws. Any 2xx is a success; the request is cut at `timeoutMs`.
+ * Only http(s) endpoints whose every address is public are called (unless allowed by
+ * REST_HOOK_ALLOWED_HOSTS), so a Subscription cannot reach the server's own network; the
+ * connection goes to the addresses that were checked, so a DNS answer that changes in between
+ * (rebinding) is not used.
+ */
 export async function postRestHook(
   endpoint: string,
   headers: Record<string, string>,
   body: string,
-  timeoutMs: number
+  options: RestHookOptions
 ): Promise<RestHookOutcome> {
   try {
-    const response = await fetch(endpoint, {
-      method: 'POST',
-      headers,
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    // The answer's body is not used: release the connection.
-    await response.body?.cancel().catch(() => undefined);
-    const success = response.status >= 200 && response.status < 300;
-    return { success, status: response.status, detail: `HTTP ${response.status}` };
+    const target = await checkEndpoint(endpoint, options.allowedHosts);
+    if ('refused' in target) {
+      return { success: false, detail: target.refused, refused: true };
+    }
+    const status = await send(target.url, headers, body, options.timeoutMs, target.addresses);
+    const success = status >= 200 && status < 300;
+    return { success, status, detail: `HTTP ${status}` };
   } catch (err) {
     const name = (err as Error).name;
     if (name === 'TimeoutError' || name === 'AbortError') {
-      return { success: false, detail: `No answer within ${timeoutMs} ms` };
+      return { success: false, detail: `No answer within ${options.timeoutMs} ms` };
     }
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    return { success: false, detail: `Request failed: ${cause?.code ?? cause?.message ?? (err as Error).message}` };
+    const code = (err as { code?: string }).code;
+    return { success: false, detail: `Request failed: ${code ?? (err as Error).message}` };
   }
+}
+
+/** Private, loopback, link-local, shared, benchmark, multicast and reserved ranges. */
+const PRIVATE_ADDRESSES = (() => {
+  const list = new BlockList();
+  const ipv4: [string, number][] = [
+    ['0.0.0.0', 8],
+    ['10.0.0.0', 8],
+    ['100.64.0.0', 10],
+    ['127.0.0.0', 8],
+    ['169.254.0.0', 16],
+    ['172.16.0.0', 12],
+    ['192.0.0.0', 24],
+    ['192.168.0.0', 16],
+    ['198.18.0.0', 15],
+    ['224.0.0.0', 4],
+    ['240.0.0.0', 4],
+  ];
+  const ipv6: [string, number][] = [
+    ['::', 128],
+    ['::1', 128],
+    ['fc00::', 7],
+    ['fe80::', 10],
+    ['ff00::', 8],
+  ];
+  for (const [network, prefix] of ipv4) {
+    list.addSubnet(network, prefix, 'ipv4');
+  }
+  for (const [network, prefix] of ipv6) {
+    list.addSubnet(network, prefix, 'ipv6');
+  }
+  return list;
+})();
+
+/** True for an address a rest-hook may not reach (anything that is not an IP address included). */
+export function isPrivateAddress(address: string): boolean {
+  const family = isIP(address);
+  if (family === 4) {
+    return PRIVATE_ADDRESSES.check(address, 'ipv4');
+  }
+  if (family !== 6) {
+    return true;
+  }
+  // An IPv4-mapped IPv6 address (::ffff:127.0.0.1, ::ffff:7f00:1) reaches the IPv4 address.
+  const mapped = ipv4Mapped(address);
+  return PRIVATE_ADDRESSES.check(address, 'ipv6') || (mapped !== undefined && PRIVATE_ADDRESSES.check(mapped, 'ipv4'));
+}
+
+function ipv4Mapped(address: string): string | undefined {
+  const lower = address.toLowerCase();
+  const dotted = /^(?:(?:0{1,4}:){5}|::)ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+  if (dotted) {
+    return dotted[1];
+  }
+  const hex = /^(?:(?:0{1,4}:){5}|::)ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
+  if (!hex) {
+    return undefined;
+  }
+  const high = Number.parseInt(hex[1], 16);
+  const low = Number.parseInt(hex[2], 16);
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+}
+
+type EndpointTarget = { url: URL; addresses?: LookupAddress[] } | { refused: string };
+
+/**
+ * The endpoint's URL and the addresses to connect to, or why it is refused. Allowed hosts are
+ * resolved as usual (no addresses); a failed DNS lookup throws (a retryable failure).
+ */
+async function checkEndpoint(endpoint: string, allowedHosts: readonly string[]): Promise<EndpointTarget> {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return { refused: 'endpoint not allowed: not an absolute URL' };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return { refused: `endpoint not allowed: ${url.protocol} (only http and https)` };
+  }
+  const hostPort = `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`.toLowerCase();
+  if (allowedHosts.includes('*') || allowedHosts.includes(hostPort)) {
+    return { url };
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const family = isIP(host);
+  const addresses = family ? [{ address: host, family }] : await lookup(host, { all: true });
+  if (addresses.length === 0 || addresses.some((a) => isPrivateAddress(a.address))) {
+    return {
+      refused: `endpoint not allowed: ${url.hostname} resolves to a private address (REST_HOOK_ALLOWED_HOSTS)`,
+    };
+  }
+  return { url, addresses };
+}
+
+/** Answers every lookup with the addresses already checked. */
+function pinnedLookup(addresses: LookupAddress[]): LookupFunction {
+  return (_hostname, options, callback) => {
+    if (options.all) {
+      (callback as (err: null, addresses: LookupAddress[]) => void)(null, addresses);
+      return;
+    }
+    const chosen = addresses.find((a) => !options.family || a.family === options.family) ?? addresses[0];
+    callback(null, chosen.address, chosen.family);
+  };
+}
+
+/** One POST; resolves with the status once the answer's head is in (its body is discarded). */
+function send(
+  url: URL,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+  addresses: LookupAddress[] | undefined
+): Promise<number> {
+  const client = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const request = client.request(
+      url,
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        lookup: addresses ? pinnedLookup(addresses) : undefined,
+        signal: AbortSignal.timeout(timeoutMs),
+      },
+      (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      }
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
 }

@@ -336,3 +336,132 @@ describe('delivery failures', () => {
     }
   });
 });
+
+describe('retries deliver the version that triggered them', () => {
+  test('a create-only subscription gets the create on a retry after the resource was updated', async () => {
+    const down = await TestReceiver.start();
+    const port = down.port;
+    await down.stop();
+    const subscription = await subscribe(
+      'Condition',
+      {
+        extension: [
+          { url: SUPPORTED_INTERACTION_URL, valueCode: 'create' },
+          { url: MAX_ATTEMPTS_URL, valueInteger: 8 },
+        ],
+      },
+      down.url()
+    );
+    const created = await write('POST', 'Condition', {
+      resourceType: 'Condition',
+      subject: { display: 'x' },
+      code: { text: 'first' },
+    });
+    const failed = await deliveryEvents(subscription.id, (events) => events.length >= 1);
+    expect(failed[0]?.outcome).toBe('4');
+    // Updated before the retry that reaches the receiver: the update itself is no trigger.
+    const updated = await write('PUT', `Condition/${created.id}`, { ...created, code: { text: 'second' } });
+    expect(updated.meta.versionId).not.toBe(created.meta.versionId);
+    await down.listen(port);
+    try {
+      await down.waitFor(() => down.received.length === 1, 15_000);
+      const delivered = down.received[0];
+      expect(delivered.headers['x-medplum-interaction']).toBe('create');
+      expect(JSON.parse(delivered.body)).toEqual(created);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(down.received).toHaveLength(1);
+    } finally {
+      await down.stop();
+    }
+  });
+});
+
+describe('rest-hook endpoints on private networks (REST_HOOK_ALLOWED_HOSTS)', () => {
+  async function waitForStatus(t: TestServer, id: string, status: string): Promise<Subscription> {
+    let current: Subscription | undefined;
+    for (let i = 0; i < 100 && current?.status !== status; i++) {
+      if (i > 0) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      current = (await t.request({ method: 'GET', url: `/fhir/R4/Subscription/${id}` })).json();
+    }
+    return current as Subscription;
+  }
+
+  test('by default loopback endpoints, IPv4-mapped IPv6 ones included, are refused without retries', async () => {
+    const strict = await startTestServer({ REST_HOOK_ALLOWED_HOSTS: '', OUTBOX_POLL_MS: '100' });
+    const target = await TestReceiver.start();
+    try {
+      const endpoints = [
+        `http://127.0.0.1:${target.port}/`,
+        `http://[::ffff:7f00:1]:${target.port}/`,
+        `http://localhost:${target.port}/`,
+      ];
+      const subscriptions = [];
+      for (const endpoint of endpoints) {
+        subscriptions.push(
+          await createSubscription(strict, 'Patient', endpoint, {
+            extension: [{ url: MAX_ATTEMPTS_URL, valueInteger: 3 }],
+          })
+        );
+      }
+      const res = await strict.request({
+        method: 'POST',
+        url: '/fhir/R4/Patient',
+        payload: { resourceType: 'Patient', name: [{ family: 'Ssrf' }] },
+      });
+      expect(res.statusCode).toBe(201);
+      const hosts = ['127.0.0.1', '[::ffff:7f00:1]', 'localhost'];
+      for (const [i, subscription] of subscriptions.entries()) {
+        const failed = await waitForStatus(strict, subscription.id, 'error');
+        expect(failed.status).toBe('error');
+        expect(failed.error).toBe(
+          `endpoint not allowed: ${hosts[i]} resolves to a private address (REST_HOOK_ALLOWED_HOSTS)`
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(target.received).toHaveLength(0);
+      // One attempt each (max-attempts is 3): a refused endpoint is not retried. The audit log
+      // writes in batches: wait for the first event, then check no other came with it.
+      for (const subscription of subscriptions) {
+        let outcomes: (string | undefined)[] = [];
+        for (let i = 0; i < 100 && outcomes.length === 0; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          const events = await strict.request({
+            method: 'GET',
+            url: `/fhir/R4/AuditEvent?entity=Subscription/${subscription.id}&type=transmit`,
+          });
+          outcomes = ((events.json() as Bundle<AuditEvent>).entry ?? []).map((e) => e.resource?.outcomeDesc);
+        }
+        const error = (await waitForStatus(strict, subscription.id, 'error')).error;
+        expect(outcomes).toEqual([`Attempt 1 of 3 (create): ${error}`]);
+      }
+    } finally {
+      await target.stop();
+      await strict.close();
+    }
+  });
+
+  test('an endpoint listed as host:port is delivered', async () => {
+    const target = await TestReceiver.start();
+    const allowing = await startTestServer({
+      REST_HOOK_ALLOWED_HOSTS: `other.example:443, 127.0.0.1:${target.port}`,
+      OUTBOX_POLL_MS: '100',
+    });
+    try {
+      const subscription = await createSubscription(allowing, 'Patient', `http://127.0.0.1:${target.port}/`);
+      const res = await allowing.request({
+        method: 'POST',
+        url: '/fhir/R4/Patient',
+        payload: { resourceType: 'Patient', name: [{ family: 'Allowed' }] },
+      });
+      expect(res.statusCode).toBe(201);
+      await target.waitFor(() => target.for(subscription.id).length === 1);
+      expect(JSON.parse(target.for(subscription.id)[0].body).id).toBe(res.json().id);
+      expect((await waitForStatus(allowing, subscription.id, 'active')).status).toBe('active');
+    } finally {
+      await target.stop();
+      await allowing.close();
+    }
+  });
+});

@@ -36,6 +36,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     // Rate-limit and sign-in throttle counters of its own: parallel test servers share one Redis.
     REDIS_KEY_PREFIX: `${name}:`,
+    // Rest-hook receivers in tests listen on 127.0.0.1.
+    REST_HOOK_ALLOWED_HOSTS: '*',
     ...env,
   });
   const server = await createServer(config, { logger: Boolean(process.env.TEST_LOG_LEVEL) });
