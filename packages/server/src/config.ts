@@ -130,24 +130,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
     outboxPollMs: toInt(env.OUTBOX_POLL_MS, 200, 'OUTBOX_POLL_MS') || 200,
     jobConcurrency: toInt(env.JOB_CONCURRENCY, 20, 'JOB_CONCURRENCY') || 1,
     restHookTimeoutMs: toInt(env.REST_HOOK_TIMEOUT_MS, 10_000, 'REST_HOOK_TIMEOUT_MS') || 10_000,
-    restHookAllowedHosts: Object.freeze(
-      (env.REST_HOOK_ALLOWED_HOSTS ?? '')
-        .split(',')
-        .map((host) => host.trim().toLowerCase())
-        .filter(Boolean)
-    ),
+    restHookAllowedHosts: hostList(env.REST_HOOK_ALLOWED_HOSTS),
     subscriptionMaxAttempts: toInt(env.SUBSCRIPTION_MAX_ATTEMPTS, 4, 'SUBSCRIPTION_MAX_ATTEMPTS') || 1,
     subscriptionRetryDelayMs: toInt(env.SUBSCRIPTION_RETRY_DELAY_MS, 1000, 'SUBSCRIPTION_RETRY_DELAY_MS'),
     botDefaultTimeoutSeconds: toInt(env.BOT_DEFAULT_TIMEOUT_SECONDS, 30, 'BOT_DEFAULT_TIMEOUT_SECONDS') || 30,
     botMaxTimeoutSeconds: toInt(env.BOT_MAX_TIMEOUT_SECONDS, 900, 'BOT_MAX_TIMEOUT_SECONDS') || 900,
     botMemoryMb: toInt(env.BOT_MEMORY_MB, 128, 'BOT_MEMORY_MB') || 128,
     botMaxConcurrentRuns: toInt(env.BOT_MAX_CONCURRENT_RUNS, 4, 'BOT_MAX_CONCURRENT_RUNS') || 4,
-    botAllowedHosts: Object.freeze(
-      (env.BOT_ALLOWED_HOSTS ?? '')
-        .split(',')
-        .map((host) => host.trim().toLowerCase())
-        .filter(Boolean)
-    ),
+    botAllowedHosts: hostList(env.BOT_ALLOWED_HOSTS),
   });
 }
 
@@ -161,6 +151,16 @@ function defaultProfilesDir(): string | undefined {
 function defaultAppDistDir(): string | undefined {
   const dir = fileURLToPath(new URL('../../app/dist', import.meta.url));
   return existsSync(dir) ? dir : undefined;
+}
+
+/** A comma-separated list of `host:port`, lower-cased, empty entries dropped. */
+function hostList(value: string | undefined): readonly string[] {
+  return Object.freeze(
+    (value ?? '')
+      .split(',')
+      .map((host) => host.trim().toLowerCase())
+      .filter(Boolean)
+  );
 }
 
 function parseTrustProxy(value: string | undefined): boolean | string {

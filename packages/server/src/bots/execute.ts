@@ -55,6 +55,7 @@ const require = createRequire(import.meta.url);
 const CORE_PATH = require.resolve('@medplum/core');
 // Beside this module: in src/ for tests, copied to dist/ by the build (tsc does not copy .cjs files).
 const RUNNER_PATH = fileURLToPath(new URL('./runner.cjs', import.meta.url));
+const PRIVATE_ADDRESS_PATH = fileURLToPath(new URL('../net/private-address.cjs', import.meta.url));
 
 /**
  * --max-old-space-size caps the JS heap only, not Buffers and other off-heap memory, so each run's
@@ -243,6 +244,7 @@ function runInChildProcess(run: RunnerInput, limits: { timeoutMs: number; memory
       execArgv: [
         '--permission',
         `--allow-fs-read=${RUNNER_PATH}`,
+        `--allow-fs-read=${PRIVATE_ADDRESS_PATH}`,
         `--allow-fs-read=${dirname(run.corePath)}`,
         `--max-old-space-size=${limits.memoryMb}`,
         '--disable-proto=delete',

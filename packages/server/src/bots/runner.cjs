@@ -8,6 +8,8 @@
  */
 const { builtinModules } = require('node:module');
 const vm = require('node:vm');
+// Beside this file's folder in src/ and in dist/ (the build copies it); readable under --allow-fs-read.
+const { isPrivateAddress } = require('../net/private-address.cjs');
 
 const BUILTINS = new Set(builtinModules);
 
@@ -98,51 +100,6 @@ function confineNetwork(baseUrl, allowedHosts) {
   dgram.createSocket = () => {
     throw denied('UDP');
   };
-}
-
-/**
- * Addresses a bot may not reach: loopback, private (RFC 1918, ULA), link-local, unspecified,
- * carrier-grade NAT, benchmarking, multicast and reserved ranges. BlockList compares parsed
- * addresses, so every spelling counts (`0:0:0:0:0:0:0:1`, `::ffff:7f00:1`), and it matches
- * IPv4-mapped IPv6 addresses against the IPv4 rules.
- */
-const PRIVATE_ADDRESSES = (() => {
-  const list = new (require('node:net').BlockList)();
-  for (const [network, prefix] of [
-    ['0.0.0.0', 8],
-    ['10.0.0.0', 8],
-    ['100.64.0.0', 10],
-    ['127.0.0.0', 8],
-    ['169.254.0.0', 16],
-    ['172.16.0.0', 12],
-    ['192.0.0.0', 24],
-    ['192.168.0.0', 16],
-    ['198.18.0.0', 15],
-    ['224.0.0.0', 4],
-    ['240.0.0.0', 4],
-  ]) {
-    list.addSubnet(network, prefix, 'ipv4');
-  }
-  // ::/96 holds :: and ::1 and the deprecated IPv4-compatible forms (::127.0.0.1).
-  for (const [network, prefix] of [
-    ['::', 96],
-    ['fc00::', 7],
-    ['fe80::', 10],
-    ['ff00::', 8],
-  ]) {
-    list.addSubnet(network, prefix, 'ipv6');
-  }
-  return list;
-})();
-
-function isPrivateAddress(address) {
-  const family = require('node:net').isIP(address);
-  try {
-    // Not an address at all, or one BlockList cannot parse: refuse rather than guess.
-    return family === 0 || PRIVATE_ADDRESSES.check(address, family === 6 ? 'ipv6' : 'ipv4');
-  } catch {
-    return true;
-  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,13 +23,14 @@ let databaseUrl: string;
 let receiver: TestReceiver;
 const children: ChildProcess[] = [];
 
-function listTs(dir: string): string[] {
+/** The files under `dir` whose names end with `suffix`, tests left out. */
+function listFiles(dir: string, suffix: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) {
-      return listTs(full);
+      return listFiles(full, suffix);
     }
-    return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') ? [full] : [];
+    return entry.name.endsWith(suffix) && !entry.name.endsWith(`.test${suffix}`) ? [full] : [];
   });
 }
 
@@ -44,7 +45,7 @@ beforeAll(async () => {
   symlinkSync(path.join(SERVER_DIR, 'src'), path.join(serverDir, 'src'));
   symlinkSync(REPO_NODE_MODULES, path.join(buildRoot, 'node_modules'));
   await build({
-    entryPoints: listTs(path.join(SERVER_DIR, 'src')),
+    entryPoints: listFiles(path.join(SERVER_DIR, 'src'), '.ts'),
     outdir: buildDir,
     outbase: path.join(SERVER_DIR, 'src'),
     format: 'esm',
@@ -52,6 +53,12 @@ beforeAll(async () => {
     target: 'node24',
     logLevel: 'silent',
   });
+  // As the real build does: CommonJS files (bot runner, address check) are copied beside the output.
+  for (const file of listFiles(path.join(SERVER_DIR, 'src'), '.cjs')) {
+    const target = path.join(buildDir, path.relative(path.join(SERVER_DIR, 'src'), file));
+    mkdirSync(path.dirname(target), { recursive: true });
+    copyFileSync(file, target);
+  }
   databaseName = randomDatabaseName();
   databaseUrl = await createDatabase(databaseName, inject('templateDatabase'));
   receiver = await TestReceiver.start();

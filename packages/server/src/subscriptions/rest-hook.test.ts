@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { isPrivateAddress } from './rest-hook.js';
+import { isPrivateAddress } from '../net/private-address.cjs';
 
 describe('isPrivateAddress', () => {
   test.each([

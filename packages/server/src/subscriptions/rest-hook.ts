@@ -3,9 +3,10 @@ import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import type { Subscription } from '@medplum/fhirtypes';
 import type { DeliveryJob } from '../jobs/queues.js';
+import { isPrivateAddress } from '../net/private-address.cjs';
 import { subscriptionSecret } from './extensions.js';
 
 /** HMAC-SHA256 of the body, hex: Medplum's `X-Signature` (verify it with the Subscription's secret). */
@@ -89,67 +90,6 @@ export async function postRestHook(
     const code = (err as { code?: string }).code;
     return { success: false, detail: `Request failed: ${code ?? (err as Error).message}` };
   }
-}
-
-/** Private, loopback, link-local, shared, benchmark, multicast and reserved ranges. */
-const PRIVATE_ADDRESSES = (() => {
-  const list = new BlockList();
-  const ipv4: [string, number][] = [
-    ['0.0.0.0', 8],
-    ['10.0.0.0', 8],
-    ['100.64.0.0', 10],
-    ['127.0.0.0', 8],
-    ['169.254.0.0', 16],
-    ['172.16.0.0', 12],
-    ['192.0.0.0', 24],
-    ['192.168.0.0', 16],
-    ['198.18.0.0', 15],
-    ['224.0.0.0', 4],
-    ['240.0.0.0', 4],
-  ];
-  const ipv6: [string, number][] = [
-    ['::', 128],
-    ['::1', 128],
-    ['fc00::', 7],
-    ['fe80::', 10],
-    ['ff00::', 8],
-  ];
-  for (const [network, prefix] of ipv4) {
-    list.addSubnet(network, prefix, 'ipv4');
-  }
-  for (const [network, prefix] of ipv6) {
-    list.addSubnet(network, prefix, 'ipv6');
-  }
-  return list;
-})();
-
-/** True for an address a rest-hook may not reach (anything that is not an IP address included). */
-export function isPrivateAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 4) {
-    return PRIVATE_ADDRESSES.check(address, 'ipv4');
-  }
-  if (family !== 6) {
-    return true;
-  }
-  // An IPv4-mapped IPv6 address (::ffff:127.0.0.1, ::ffff:7f00:1) reaches the IPv4 address.
-  const mapped = ipv4Mapped(address);
-  return PRIVATE_ADDRESSES.check(address, 'ipv6') || (mapped !== undefined && PRIVATE_ADDRESSES.check(mapped, 'ipv4'));
-}
-
-function ipv4Mapped(address: string): string | undefined {
-  const lower = address.toLowerCase();
-  const dotted = /^(?:(?:0{1,4}:){5}|::)ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  if (dotted) {
-    return dotted[1];
-  }
-  const hex = /^(?:(?:0{1,4}:){5}|::)ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
-  if (!hex) {
-    return undefined;
-  }
-  const high = Number.parseInt(hex[1], 16);
-  const low = Number.parseInt(hex[2], 16);
-  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }
 
 type EndpointTarget = { url: URL; addresses?: LookupAddress[] } | { refused: string };
