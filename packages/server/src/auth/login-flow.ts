@@ -75,7 +75,7 @@ export async function signInWithPassword(ctx: SignInContext, body: unknown): Pro
     }
     projectId = clientProject;
   }
-  const launch = request.launch ? await readLaunch(ctx.systemRepo, request.launch) : undefined;
+  const launch = request.launch ? await readLaunch(ctx.systemRepo, request.launch, client?.meta?.project) : undefined;
   const email = normalizeEmail(request.email);
   const failure: Omit<SignInAudit, 'reason'> = {
     outcome: 'failure',
@@ -83,7 +83,9 @@ export async function signInWithPassword(ctx: SignInContext, body: unknown): Pro
     ip: ctx.ip,
     email,
     clientId: client?.id,
-    projectId,
+    // Only a project known to be real (the client's) files the failure there: a project id from
+    // the request body would let anyone write into any project's audit trail.
+    projectId: client?.meta?.project,
   };
 
   await assertNotThrottled(ctx, email, failure);
@@ -317,9 +319,14 @@ export async function readClient(systemRepo: PostgresRepository, clientId: strin
   return client;
 }
 
-async function readLaunch(systemRepo: PostgresRepository, launchId: string): Promise<WithId<SmartAppLaunch>> {
+/** The EHR launch the app was started with; it must belong to the client's project. */
+async function readLaunch(
+  systemRepo: PostgresRepository,
+  launchId: string,
+  clientProjectId: string | undefined
+): Promise<WithId<SmartAppLaunch>> {
   const launch = await systemRepo.readResource<SmartAppLaunch>('SmartAppLaunch', launchId).catch(() => undefined);
-  if (!launch) {
+  if (!launch || !clientProjectId || launch.meta?.project !== clientProjectId) {
     throw new OperationOutcomeError(badRequest('Invalid launch', 'launch'));
   }
   return launch;

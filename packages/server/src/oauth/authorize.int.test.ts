@@ -132,6 +132,19 @@ describe('oauth2/authorize', () => {
     const unknown = await getPage((await authorizeParams({ launch: 'no-such-launch' })).params);
     expect(unknown.status).toBe(302);
     expect(new URL(unknown.headers.get('location') as string).searchParams.get('error')).toBe('invalid_request');
+
+    // Another project's launch is unknown to this client, on the page and at sign-in.
+    const otherProject = await t.repo.createResource({ resourceType: 'Project', name: 'Other EHR' });
+    const foreign = await t.repo.inProject(otherProject.id).createResource<SmartAppLaunch>({
+      resourceType: 'SmartAppLaunch',
+      patient: { reference: `Patient/${patient.json().id}` },
+    });
+    const foreignParams = (await authorizeParams({ launch: foreign.id, scope: 'launch openid patient/*.rs' })).params;
+    const page = await getPage(foreignParams);
+    expect(new URL(page.headers.get('location') as string).searchParams.get('error')).toBe('invalid_request');
+    const signIn = await postForm({ ...foreignParams, email: user.email, password: user.password });
+    expect(signIn.status).not.toBe(200);
+    expect(signIn.headers.get('location') ?? '').not.toContain('code=');
   });
 
   test('a wrong password shows the page again with one message, and no redirect', async () => {

@@ -187,7 +187,8 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
       const launch = await systemRepo
         .readResource<SmartAppLaunch>('SmartAppLaunch', params.launch)
         .catch(() => undefined);
-      if (!launch) {
+      // A launch belongs to the project of the app it was made for: another project's launch is unknown here.
+      if (!launch || launch.meta?.project !== client.meta?.project) {
         throw new RedirectError(params, 'invalid_request', 'Unknown launch');
       }
     }
