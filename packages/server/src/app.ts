@@ -204,7 +204,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   if (config.workersInProcess) {
     // Relay and workers stop before the pools and the audit log close (onClose hooks).
-    const background = await startBackgroundWork({ config, pool, redis, keys, repositories, audit, logger: app.log });
+    const background = await startBackgroundWork({ config, pool, keys, repositories, audit, logger: app.log });
     app.addHook('preClose', () => background.close());
   }
   return app;

@@ -5,6 +5,7 @@ import { createLogger } from './infra/logger.js';
 import { createPool } from './infra/postgres.js';
 import { stopOnSignals } from './infra/shutdown.js';
 import { startBackgroundWork } from './jobs/background.js';
+import { closeSharedJobQueues } from './jobs/queues.js';
 import { createRepositoryFactory } from './repository/factory.js';
 import { prepareDatabase } from './setup/prepare-database.js';
 
@@ -39,6 +40,7 @@ logger.info('Worker started: relaying the subscription outbox and running jobs')
 
 stopOnSignals(logger, 'Stopping: finishing running jobs', async () => {
   await background.close();
+  await closeSharedJobQueues(config);
   await audit.close();
   keys.stopAutoReload();
   await pool.end();

@@ -30,8 +30,6 @@ export interface BotRunRequest {
   contentType: string;
   traceId: string;
   headers?: Record<string, string>;
-  /** Overrides the Bot's own timeout (still capped at BOT_MAX_TIMEOUT_SECONDS). */
-  timeoutMs?: number;
 }
 
 export interface BotRunResult {
@@ -138,7 +136,7 @@ async function prepareAndRun(
     return failed('Bot has no active project membership');
   }
   const timeoutMs = Math.min(
-    request.timeoutMs ?? (bot.timeout && bot.timeout > 0 ? bot.timeout : ctx.config.botDefaultTimeoutSeconds) * 1000,
+    (bot.timeout && bot.timeout > 0 ? bot.timeout : ctx.config.botDefaultTimeoutSeconds) * 1000,
     ctx.config.botMaxTimeoutSeconds * 1000
   );
   // Wait for a slot before the Login and token exist: a queued run holds neither, nor their clock.

@@ -30,18 +30,11 @@ export async function runBotJob(ctx: BotContext, job: BotRunJob): Promise<BotRun
     input: job.input,
     contentType: job.contentType,
     traceId: job.traceId,
-    timeoutMs: asyncTimeoutMs(ctx, bot),
   });
   if (asyncJob) {
     await finishAsyncJob(ctx, (await readAsyncJob(ctx, asyncJob.id)) ?? asyncJob, result);
   }
   return result;
-}
-
-/** Async runs use the Bot's timeout too, but no one waits on the HTTP request: only the server's maximum bounds it. */
-function asyncTimeoutMs(ctx: BotContext, bot: Bot): number {
-  const seconds = bot.timeout && bot.timeout > 0 ? bot.timeout : ctx.config.botDefaultTimeoutSeconds;
-  return Math.min(seconds, ctx.config.botMaxTimeoutSeconds) * 1000;
 }
 
 function readAsyncJob(ctx: BotContext, id: string): Promise<WithId<AsyncJob> | undefined> {

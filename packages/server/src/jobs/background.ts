@@ -1,6 +1,5 @@
 import { type Job, Worker } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { SigningKeys } from '../auth/keys.js';
 import { runBotJob } from '../bots/run-job.js';
@@ -14,16 +13,14 @@ import {
   type BotRunJob,
   bullPrefix,
   createBullConnection,
-  createJobQueues,
   DELIVERY_QUEUE,
   type DeliveryJob,
+  jobQueuesFor,
 } from './queues.js';
 
 export interface BackgroundDeps {
   config: Readonly<TibaConfig>;
   pool: Pool;
-  /** The server's Redis client (unused by BullMQ, which needs connections of its own). */
-  redis?: Redis;
   keys: SigningKeys;
   repositories: RepositoryFactory;
   audit: AuditLog;
@@ -31,8 +28,10 @@ export interface BackgroundDeps {
 }
 
 export interface BackgroundWork {
-  readonly relay: OutboxRelay;
-  /** Stops the relay, lets running jobs finish, closes the workers' connections. */
+  /**
+   * Stops the relay, lets running jobs finish, closes the workers' connection. The shared job
+   * queues stay open: their owner closes them (`closeSharedJobQueues`).
+   */
   close(): Promise<void>;
 }
 
@@ -43,7 +42,7 @@ export interface BackgroundWork {
  */
 export async function startBackgroundWork(deps: BackgroundDeps): Promise<BackgroundWork> {
   const { config, logger } = deps;
-  const queues = createJobQueues(config);
+  const queues = jobQueuesFor(config);
   const relay = new OutboxRelay({ config, pool: deps.pool, queues, logger });
   const ctx = {
     config,
@@ -66,7 +65,7 @@ export async function startBackgroundWork(deps: BackgroundDeps): Promise<Backgro
     async (job: Job<BotRunJob>) => {
       await runBotJob(ctx, job.data);
     },
-    { ...workerOptions, lockDuration: Math.max(30_000, config.botMaxTimeoutSeconds * 1000 + 30_000) }
+    { ...workerOptions, lockDuration: config.botMaxTimeoutSeconds * 1000 + 30_000 }
   );
   for (const worker of [delivery, botRuns]) {
     worker.on('error', (err) => logger.warn({ err, queue: worker.name }, 'Job worker error'));
@@ -77,16 +76,14 @@ export async function startBackgroundWork(deps: BackgroundDeps): Promise<Backgro
   try {
     await relay.start();
   } catch (err) {
-    await Promise.all([delivery.close(), botRuns.close(), queues.close()]);
+    await Promise.all([delivery.close(), botRuns.close()]);
     connection.disconnect();
     throw err;
   }
   return {
-    relay,
     async close() {
       await relay.close();
       await Promise.all([delivery.close(), botRuns.close()]);
-      await queues.close();
       connection.disconnect();
     },
   };

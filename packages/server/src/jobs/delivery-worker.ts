@@ -8,6 +8,7 @@ import type { BotContext } from '../bots/execute.js';
 import { executeBot } from '../bots/execute.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { notificationHeaders, postRestHook } from '../subscriptions/rest-hook.js';
+import { isDeliverable } from '../subscriptions/subscription-index.js';
 import type { DeliveryJob } from './queues.js';
 
 export interface DeliveryContext extends BotContext {
@@ -32,20 +33,18 @@ export async function processDelivery(ctx: DeliveryContext, job: Job<DeliveryJob
   const data = job.data;
   const repo = ctx.systemRepo;
   const subscription = await readOrUndefined<Subscription>(repo, 'Subscription', data.subscriptionId);
-  if (!subscription || (subscription.status !== 'active' && subscription.status !== 'error')) {
+  if (!subscription || !isDeliverable(subscription)) {
     return; // deleted or switched off since the write
   }
-  const endpoint = subscription.channel?.endpoint;
-  if (subscription.channel?.type !== 'rest-hook' || !endpoint) {
-    return;
-  }
+  const endpoint = subscription.channel?.endpoint as string; // isDeliverable: set
+  const isBot = endpoint.startsWith('Bot/');
   const resource = await deliveredVersion(repo, data);
   if (!resource) {
     return;
   }
   const attempt = job.attemptsMade + 1;
   const maxAttempts = job.opts.attempts ?? 1;
-  const outcome = endpoint.startsWith('Bot/')
+  const outcome = isBot
     ? await runBot(ctx, subscription, endpoint, resource, data)
     : await callRestHook(ctx, subscription, endpoint, resource, data);
   if (ctx.audit.enabled) {
@@ -54,7 +53,7 @@ export async function processDelivery(ctx: DeliveryContext, job: Job<DeliveryJob
       deliveryAuditEvent(ctx.audit.observer, {
         subscription: `Subscription/${subscription.id}`,
         what: `${data.resourceType}/${data.resourceId}`,
-        endpoint: endpoint.startsWith('Bot/') ? endpoint : undefined,
+        endpoint: isBot ? endpoint : undefined,
         success: outcome.success,
         outcomeDesc: `Attempt ${attempt} of ${maxAttempts} (${data.interaction}): ${outcome.detail}`,
         recorded: new Date().toISOString(),

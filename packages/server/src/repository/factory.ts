@@ -13,8 +13,6 @@ export interface RepositoryFactory {
    * (membership policy narrowed by the token's scopes), which the repository enforces.
    */
   forRequest(request: FastifyRequest): Promise<PostgresRepository>;
-  /** Resolves token access; `clear()` after changing policies or memberships in this process. */
-  readonly access: AccessResolver;
   /**
    * A repository that acts for the server itself. Callers name why they need it, so that
    * every privileged use is visible where it happens.
@@ -36,7 +34,6 @@ export function createRepositoryFactory(config: Readonly<TibaConfig>, pool: Pool
   const profileReader = new PostgresRepository({ ...base, validate: () => undefined });
   const access = new AccessResolver(new PostgresRepository({ ...base, author: { reference: 'system' } }));
   return {
-    access,
     async forRequest(request) {
       const auth = request.auth;
       if (!auth) {

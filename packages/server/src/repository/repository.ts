@@ -170,9 +170,6 @@ export class PostgresRepository extends FhirRepository {
     const bundle = await readHistoryBundle<T>(this.db, this.ctx.baseUrl, { ...query, projectId: access.projectId });
     bundle.entry = bundle.entry?.filter((entry) => {
       if (entry.resource) {
-        entry.resource = redactSecrets(entry.resource);
-      }
-      if (entry.resource) {
         return permits(access, entry.resource, 'history');
       }
       // A deletion shows only an id: visible where the policy grants the whole type.
@@ -181,6 +178,9 @@ export class PostgresRepository extends FhirRepository {
         query.id !== undefined || entriesFor(access.policy, type, 'history').some((e) => !e.criteria && !e.compartment)
       );
     });
+    for (const entry of bundle.entry ?? []) {
+      entry.resource = entry.resource && redactSecrets(entry.resource);
+    }
     return bundle;
   }
 
@@ -255,7 +255,7 @@ export class PostgresRepository extends FhirRepository {
       }
       const deletion = repo.newVersion(resourceType, id, 'DELETE', undefined);
       deletion.projectId = row.projectId ?? undefined;
-      await writeVersion(repo.db, deletion, true);
+      await writeVersion(repo.db, deletion, row);
     });
   }
 
@@ -436,8 +436,11 @@ export class PostgresRepository extends FhirRepository {
   ): Promise<{ resource: WithId<T>; created: boolean }> {
     const { resourceType, id } = resource as WithId<T>;
     const row = lockedRow ?? (await selectCurrent(this.db, resourceType, id, true));
+    // The version being replaced; a PATCH's locked row was parsed (and patched) by its caller.
+    let previous: Resource | undefined;
     if (row && !lockedRow) {
-      this.checkAccess(resourceType, row, row.content ? JSON.parse(row.content) : undefined, 'update');
+      previous = row.content ? JSON.parse(row.content) : undefined;
+      this.checkAccess(resourceType, row, previous, 'update');
     }
     if (ifMatch !== undefined) {
       checkIfMatch(ifMatch, row?.deleted ? undefined : row?.versionId);
@@ -450,12 +453,15 @@ export class PostgresRepository extends FhirRepository {
       return { resource: await this.writeNew(resource as WithId<T>, method), created: true };
     }
     const version = await this.prepare(
-      withSubscriptionSecret(resource as WithId<T>, row.content),
+      withSubscriptionSecret(
+        resource as WithId<T>,
+        () => previous ?? (row.content ? JSON.parse(row.content) : undefined)
+      ),
       method,
       row.projectId ?? undefined
     );
     await this.checkWrite(version.resource, 'update');
-    await writeVersion(this.db, version.write, true);
+    await writeVersion(this.db, version.write, row);
     return { resource: version.resource, created: false };
   }
 
@@ -468,7 +474,7 @@ export class PostgresRepository extends FhirRepository {
     }
     const version = await this.prepare(withSubscriptionSecret(resource), method);
     await this.checkWrite(version.resource, 'create');
-    await writeVersion(this.db, version.write, false);
+    await writeVersion(this.db, version.write, undefined);
     return version.resource;
   }
 

@@ -17,17 +17,25 @@ export interface VersionToWrite {
   resource: Resource | undefined;
 }
 
+/** The current row a write replaces, as its caller read (and locked) it. */
+export type ReplacedRow = Pick<CurrentRow, 'versionId' | 'deleted'>;
+
 /**
  * Writes a version in ONE statement: the current row, the history row and the search index
  * rows. A single statement is atomic on its own, so a plain create needs no BEGIN/COMMIT.
- * `replace` says whether a current row exists already (update, delete, re-create after delete):
- * it keeps its `sid`, and its previous search rows are deleted in the same statement.
+ * `previous` is the current row being replaced (update, delete, re-create after delete), which the
+ * caller holds locked: the row keeps its `sid`, and its previous search rows are deleted in the
+ * same statement. undefined when no row exists yet.
  */
-export async function writeVersion(db: Queryable, version: VersionToWrite, replace: boolean): Promise<void> {
+export async function writeVersion(
+  db: Queryable,
+  version: VersionToWrite,
+  previous: ReplacedRow | undefined
+): Promise<void> {
   const { resourceType, id, versionId, lastUpdated, projectId, method, resource } = version;
   const content = resource ? JSON.stringify(resource) : null;
   const values: unknown[] = [resourceType, id, versionId, lastUpdated, projectId ?? null, content, method];
-  const current = replace
+  const current = previous
     ? `UPDATE resource SET version_id = $3, last_updated = $4, project_id = $5, content = $6, deleted = $6::text IS NULL
        WHERE resource_type = $1 AND id = $2 RETURNING sid`
     : `INSERT INTO resource (resource_type, id, version_id, last_updated, project_id, content, deleted)
@@ -36,7 +44,7 @@ export async function writeVersion(db: Queryable, version: VersionToWrite, repla
     `INSERT INTO resource_history (version_id, resource_type, id, last_updated, project_id, method, content)
      VALUES ($3, $1, $2, $4, $5, $7, $6)`,
   ];
-  if (replace) {
+  if (previous) {
     ctes.push(...appendSearchRowDeletes('r'));
   }
   if (resource) {
@@ -44,7 +52,7 @@ export async function writeVersion(db: Queryable, version: VersionToWrite, repla
   }
   const outbox = hasSubscriptionTrigger(version);
   if (outbox) {
-    ctes.push(outboxInsert(replace));
+    ctes.push(outboxInsert(method, previous, values));
   }
   const sql = `WITH r AS (${current}),\n${ctes.map((body, i) => `w${i} AS (${body})`).join(',\n')} SELECT 1`;
   await queryPrepared(db, sql, values);
@@ -59,19 +67,16 @@ function hasSubscriptionTrigger(version: VersionToWrite): boolean {
 }
 
 /**
- * The subscription outbox row of this write (docs/architecture.md § Subscriptions). On a replace,
- * the row read from `resource` is the version being replaced: the statement's CTEs share one
- * snapshot. A write over a deleted resource is a create again.
+ * The subscription outbox row of this write (docs/architecture.md § Subscriptions), appending its
+ * parameters to `values`. A write over a deleted resource is a create again, with no previous version.
  */
-function outboxInsert(replace: boolean): string {
-  if (!replace) {
-    return `INSERT INTO subscription_outbox (resource_type, resource_id, version_id, project_id, interaction)
-     VALUES ($1, $2, $3, $5, 'create')`;
-  }
+function outboxInsert(method: VersionToWrite['method'], previous: ReplacedRow | undefined, values: unknown[]): string {
+  const live = previous && !previous.deleted ? previous : undefined;
+  const interaction = method === 'DELETE' ? 'delete' : live ? 'update' : 'create';
+  const previousParam = values.push(live?.versionId ?? null);
+  const interactionParam = values.push(interaction);
   return `INSERT INTO subscription_outbox (resource_type, resource_id, version_id, previous_version_id, project_id, interaction)
-     SELECT $1, $2, $3, CASE WHEN p.deleted THEN NULL ELSE p.version_id END, $5,
-       CASE WHEN $7 = 'DELETE' THEN 'delete' WHEN p.deleted THEN 'create' ELSE 'update' END
-     FROM resource p WHERE p.resource_type = $1 AND p.id = $2`;
+     VALUES ($1, $2, $3, $${previousParam}, $5, $${interactionParam})`;
 }
 
 /** The current row of a resource, locked for the rest of the transaction when `forUpdate`. */

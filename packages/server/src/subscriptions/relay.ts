@@ -53,7 +53,7 @@ export interface RelayOptions {
  * and polls for the writes of other processes.
  */
 export class OutboxRelay {
-  readonly index: SubscriptionIndex;
+  private readonly index: SubscriptionIndex;
   private readonly batchSize: number;
   private readonly pending = new WeakSet<object>();
   private pollTimer: NodeJS.Timeout | undefined;
@@ -133,14 +133,14 @@ export class OutboxRelay {
   }
 
   /** Claims, matches and queues one batch; returns how many rows it claimed. */
-  async relayBatch(): Promise<number> {
+  private async relayBatch(): Promise<number> {
     const client = await this.options.pool.connect();
     try {
       await client.query('BEGIN');
       const claimed = await queryPrepared<OutboxRow & { subscriptions: string }>(client, CLAIM_SQL, [this.batchSize]);
       const rows = claimed.rows.sort((a, b) => Number(a.id) - Number(b.id));
       if (rows.length > 0) {
-        await this.index.refreshIfChanged(rows[0].subscriptions);
+        await this.index.refreshIfChanged(rows[0].subscriptions, client);
         const jobs = await this.matchBatch(client, rows);
         if (jobs.length > 0) {
           await this.options.queues.delivery.addBulk(jobs);
@@ -157,16 +157,25 @@ export class OutboxRelay {
   }
 
   private async matchBatch(db: Queryable, rows: OutboxRow[]) {
-    const jobs: { name: string; data: DeliveryJob; opts: JobsOptions }[] = [];
+    // Candidates row by row (a Subscription reaches the index before the writes after it), then
+    // one history read for every version the batch needs.
+    const candidateRows: { row: OutboxRow; candidates: IndexedSubscription[] }[] = [];
     for (const row of rows) {
       if (row.resource_type === 'Subscription') {
         await this.applySubscriptionWrite(db, row);
       }
       const candidates = this.index.candidates(row.project_id, row.resource_type);
-      if (candidates.length === 0) {
-        continue;
+      if (candidates.length > 0) {
+        candidateRows.push({ row, candidates });
       }
-      for (const candidate of await this.matching(db, row, candidates)) {
+    }
+    const versions = await readVersions(
+      db,
+      candidateRows.flatMap(({ row, candidates }) => neededVersionIds(row, candidates))
+    );
+    const jobs: { name: string; data: DeliveryJob; opts: JobsOptions }[] = [];
+    for (const { row, candidates } of candidateRows) {
+      for (const candidate of await this.matching(row, candidates, versions)) {
         jobs.push(this.deliveryJob(row, candidate.subscription));
       }
     }
@@ -186,15 +195,13 @@ export class OutboxRelay {
   }
 
   private async matching(
-    db: Queryable,
     row: OutboxRow,
-    candidates: IndexedSubscription[]
+    candidates: IndexedSubscription[],
+    versions: Map<string, Resource>
   ): Promise<IndexedSubscription[]> {
-    const needsPrevious = row.interaction !== 'delete' && candidates.some((c) => c.needsPrevious);
-    const [current, previous] = await readVersions(db, [
-      row.interaction === 'delete' ? undefined : row.version_id,
-      row.interaction === 'delete' || needsPrevious ? (row.previous_version_id ?? undefined) : undefined,
-    ]);
+    const [currentId, previousId] = versionIdsOf(row, candidates);
+    const current = currentId ? versions.get(currentId) : undefined;
+    const previous = previousId ? versions.get(previousId) : undefined;
     // A deletion is matched (and delivered) as the version it removed, as Medplum does.
     const resource = row.interaction === 'delete' ? previous : current;
     if (!resource) {
@@ -247,20 +254,37 @@ export class OutboxRelay {
   }
 }
 
-/** The contents of history versions by id (undefined for a missing id or a deletion). */
-async function readVersions(db: Queryable, ids: (string | undefined)[]): Promise<(Resource | undefined)[]> {
-  const wanted = ids.filter((id): id is string => Boolean(id));
-  if (wanted.length === 0) {
-    return ids.map(() => undefined);
+/**
+ * The history versions a row is matched with: [current, previous]. A deletion has no current
+ * version; the previous one is read only for a deletion or criteria that read %previous.
+ */
+function versionIdsOf(row: OutboxRow, candidates: IndexedSubscription[]): [string | undefined, string | undefined] {
+  if (row.interaction === 'delete') {
+    return [undefined, row.previous_version_id ?? undefined];
+  }
+  const needsPrevious = candidates.some((c) => c.needsPrevious);
+  return [row.version_id, needsPrevious ? (row.previous_version_id ?? undefined) : undefined];
+}
+
+function neededVersionIds(row: OutboxRow, candidates: IndexedSubscription[]): string[] {
+  return versionIdsOf(row, candidates).filter((id): id is string => Boolean(id));
+}
+
+/** The contents of history versions by version id (a missing id or a deletion is absent). */
+async function readVersions(db: Queryable, ids: string[]): Promise<Map<string, Resource>> {
+  const versions = new Map<string, Resource>();
+  if (ids.length === 0) {
+    return versions;
   }
   const result = await queryPrepared<{ version_id: string; content: string | null }>(
     db,
     'SELECT version_id, content FROM resource_history WHERE version_id = ANY($1::uuid[])',
-    [wanted]
+    [[...new Set(ids)]]
   );
-  const byId = new Map(result.rows.map((r) => [r.version_id, r.content]));
-  return ids.map((id) => {
-    const content = id ? byId.get(id) : undefined;
-    return content ? (JSON.parse(content) as Resource) : undefined;
-  });
+  for (const { version_id, content } of result.rows) {
+    if (content) {
+      versions.set(version_id, JSON.parse(content) as Resource);
+    }
+  }
+  return versions;
 }

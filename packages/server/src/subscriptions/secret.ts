@@ -7,8 +7,9 @@ import { SECRET_URL, subscriptionSecret } from './extensions.js';
  * previous version had (a PUT that leaves it out keeps it), else a new random one. Only those
  * who may read the Subscription see it (admins under the shipped roles).
  * Returns the resource unchanged when it is not a rest-hook Subscription or has a secret.
+ * `readPrevious` gives the version being replaced; it is called only when its secret is needed.
  */
-export function withSubscriptionSecret<T extends Resource>(resource: T, previousContent?: string | null): T {
+export function withSubscriptionSecret<T extends Resource>(resource: T, readPrevious?: () => Resource | undefined): T {
   if (resource.resourceType !== 'Subscription') {
     return resource;
   }
@@ -16,7 +17,7 @@ export function withSubscriptionSecret<T extends Resource>(resource: T, previous
   if (subscription.channel?.type !== 'rest-hook' || subscriptionSecret(subscription)) {
     return resource;
   }
-  const previous = previousContent ? (JSON.parse(previousContent) as Resource) : undefined;
+  const previous = readPrevious?.();
   const kept = previous?.resourceType === 'Subscription' ? subscriptionSecret(previous as Subscription) : undefined;
   const secret = kept ?? randomBytes(32).toString('hex');
   return { ...resource, extension: [...(subscription.extension ?? []), { url: SECRET_URL, valueString: secret }] };

@@ -47,17 +47,13 @@ export class SubscriptionIndex {
 
   constructor(private readonly db: Queryable) {}
 
-  get size(): number {
-    return this.located.size;
-  }
-
   candidates(projectId: string, resourceType: string): IndexedSubscription[] {
     const byType = this.byProject.get(projectId)?.get(resourceType);
     return byType ? [...byType.values()] : [];
   }
 
   async reload(): Promise<void> {
-    const fingerprint = await this.readFingerprint();
+    const fingerprint = await readFingerprint(this.db);
     const result = await this.db.query<SubscriptionRow>(
       `SELECT id, project_id, deleted, content, last_updated FROM resource WHERE resource_type = 'Subscription' AND NOT deleted`
     );
@@ -71,14 +67,15 @@ export class SubscriptionIndex {
 
   /**
    * Re-reads the Subscriptions written lately when their count or newest time moved. `fingerprint`:
-   * one read already (SUBSCRIPTION_FINGERPRINT_SQL), else it is read here.
+   * one read already (SUBSCRIPTION_FINGERPRINT_SQL), else it is read here. `db`: the connection
+   * to read on (the relay's open batch transaction), else the index's own.
    */
-  async refreshIfChanged(fingerprint?: string): Promise<void> {
-    fingerprint ??= await this.readFingerprint();
+  async refreshIfChanged(fingerprint?: string, db: Queryable = this.db): Promise<void> {
+    fingerprint ??= await readFingerprint(db);
     if (fingerprint === this.fingerprint) {
       return;
     }
-    const result = await this.db.query<SubscriptionRow>(
+    const result = await db.query<SubscriptionRow>(
       `SELECT id, project_id, deleted, content, last_updated FROM resource
        WHERE resource_type = 'Subscription' AND last_updated >= $1::timestamptz - $2 * interval '1 millisecond'`,
       [this.newestSeen ?? '-infinity', REFRESH_OVERLAP_MS]
@@ -143,22 +140,22 @@ export class SubscriptionIndex {
     const subscription = row.deleted || !row.content ? undefined : (JSON.parse(row.content) as WithId<Subscription>);
     this.apply(row.id, row.project_id ?? undefined, subscription);
   }
+}
 
-  private async readFingerprint(): Promise<string> {
-    const result = await queryPrepared<{ fingerprint: string }>(
-      this.db,
-      `SELECT (${SUBSCRIPTION_FINGERPRINT_SQL}) AS fingerprint`,
-      []
-    );
-    return result.rows[0]?.fingerprint ?? '';
-  }
+async function readFingerprint(db: Queryable): Promise<string> {
+  const result = await queryPrepared<{ fingerprint: string }>(
+    db,
+    `SELECT (${SUBSCRIPTION_FINGERPRINT_SQL}) AS fingerprint`,
+    []
+  );
+  return result.rows[0]?.fingerprint ?? '';
 }
 
 /**
  * Tiba delivers rest-hook Subscriptions (URLs and `Bot/<id>` endpoints) that are active, or in
  * error (a later success puts them back to active). `off` and `requested` receive nothing.
  */
-function isDeliverable(subscription: Subscription): boolean {
+export function isDeliverable(subscription: Subscription): boolean {
   return (
     (subscription.status === 'active' || subscription.status === 'error') &&
     subscription.channel?.type === 'rest-hook' &&

@@ -36,6 +36,8 @@ interface TypeIndex {
   params: IndexedParam[];
   /** Parameters whose rows another parameter writes. */
   shared: Map<string, RowSource>;
+  /** Every indexable parameter by code, as it would write rows on its own (shared or not). */
+  own: Map<string, IndexedParam>;
 }
 
 const INDEXED_TYPES = new Set(['token', 'string', 'date', 'number', 'quantity', 'reference', 'uri']);
@@ -79,8 +81,7 @@ export function computeSearchRowsWith(resource: Resource, useFastPaths: boolean)
 
 /** The rows parameter `code` would write on its own, even when it shares another's (tests compare the two). */
 export function computeOwnRows(resource: Resource, code: string): SearchRows {
-  const sp = getSearchParameters(resource.resourceType)?.[code];
-  const param = sp && toIndexedParam(resource.resourceType, sp);
+  const param = getTypeIndex(resource.resourceType).own.get(code);
   const collector = new RowCollector();
   const input = [toTypedValue(resource)];
   for (const value of param ? (param.fast?.(resource) ?? evaluate(param, input, { '%resource': input[0] })) : []) {
@@ -125,8 +126,12 @@ function getTypeIndex(resourceType: string): TypeIndex {
   if (cached && cached.count === count) {
     return cached;
   }
-  const candidates = Object.values(all).flatMap((sp) => {
+  const own = new Map<string, IndexedParam>();
+  const candidates = Object.entries(all).flatMap(([code, sp]) => {
     const param = toIndexedParam(resourceType, sp);
+    if (param) {
+      own.set(code, param);
+    }
     return param ? [{ param, sp }] : [];
   });
   const shared = findSharedRows(
@@ -144,7 +149,7 @@ function getTypeIndex(resourceType: string): TypeIndex {
     }
     return source.identifiersOf === param.code ? [{ ...param, rows: 'identifiers' as const }] : [];
   });
-  const index = { count, params, shared };
+  const index = { count, params, shared, own };
   cache.set(resourceType, index);
   return index;
 }
