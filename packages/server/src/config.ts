@@ -114,12 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
     logLevel: env.LOG_LEVEL ?? 'info',
     maxAccurateTotal: toInt(env.MAX_ACCURATE_TOTAL, 10_000, 'MAX_ACCURATE_TOTAL'),
     appDistDir: env.APP_DIST_DIR || defaultAppDistDir(),
-    corsOrigins: Object.freeze(
-      (env.CORS_ORIGINS ?? '')
-        .split(',')
-        .map((origin) => origin.trim().replace(/\/$/, ''))
-        .filter(Boolean)
-    ),
+    corsOrigins: commaList(env.CORS_ORIGINS, (origin) => origin.replace(/\/$/, '')),
     auditEnabled: env.AUDIT_ENABLED !== 'false' && env.AUDIT_ENABLED !== '0',
     rateLimitAuthPerMinute: toInt(env.RATE_LIMIT_AUTH_PER_MINUTE, 160, 'RATE_LIMIT_AUTH_PER_MINUTE'),
     rateLimitApiPerMinute: toInt(env.RATE_LIMIT_API_PER_MINUTE, 60_000, 'RATE_LIMIT_API_PER_MINUTE'),
@@ -130,14 +125,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
     outboxPollMs: toInt(env.OUTBOX_POLL_MS, 200, 'OUTBOX_POLL_MS') || 200,
     jobConcurrency: toInt(env.JOB_CONCURRENCY, 20, 'JOB_CONCURRENCY') || 1,
     restHookTimeoutMs: toInt(env.REST_HOOK_TIMEOUT_MS, 10_000, 'REST_HOOK_TIMEOUT_MS') || 10_000,
-    restHookAllowedHosts: hostList(env.REST_HOOK_ALLOWED_HOSTS),
+    restHookAllowedHosts: commaList(env.REST_HOOK_ALLOWED_HOSTS, (host) => host.toLowerCase()),
     subscriptionMaxAttempts: toInt(env.SUBSCRIPTION_MAX_ATTEMPTS, 4, 'SUBSCRIPTION_MAX_ATTEMPTS') || 1,
     subscriptionRetryDelayMs: toInt(env.SUBSCRIPTION_RETRY_DELAY_MS, 1000, 'SUBSCRIPTION_RETRY_DELAY_MS'),
     botDefaultTimeoutSeconds: toInt(env.BOT_DEFAULT_TIMEOUT_SECONDS, 30, 'BOT_DEFAULT_TIMEOUT_SECONDS') || 30,
     botMaxTimeoutSeconds: toInt(env.BOT_MAX_TIMEOUT_SECONDS, 900, 'BOT_MAX_TIMEOUT_SECONDS') || 900,
     botMemoryMb: toInt(env.BOT_MEMORY_MB, 128, 'BOT_MEMORY_MB') || 128,
     botMaxConcurrentRuns: toInt(env.BOT_MAX_CONCURRENT_RUNS, 4, 'BOT_MAX_CONCURRENT_RUNS') || 4,
-    botAllowedHosts: hostList(env.BOT_ALLOWED_HOSTS),
+    botAllowedHosts: commaList(env.BOT_ALLOWED_HOSTS, (host) => host.toLowerCase()),
   });
 }
 
@@ -153,12 +148,12 @@ function defaultAppDistDir(): string | undefined {
   return existsSync(dir) ? dir : undefined;
 }
 
-/** A comma-separated list of `host:port`, lower-cased, empty entries dropped. */
-function hostList(value: string | undefined): readonly string[] {
+/** A comma-separated setting: each entry trimmed, then normalized; empty entries dropped. */
+function commaList(value: string | undefined, normalize: (entry: string) => string): readonly string[] {
   return Object.freeze(
     (value ?? '')
       .split(',')
-      .map((host) => host.trim().toLowerCase())
+      .map((entry) => normalize(entry.trim()))
       .filter(Boolean)
   );
 }

@@ -91,11 +91,6 @@ export class AccessResolver {
     return access;
   }
 
-  /** Forget everything (after a policy or membership change made by this process). */
-  clear(): void {
-    this.cache.clear();
-  }
-
   /** A token whose membership is gone, inactive or of another project grants nothing: 401. */
   private async load(token: VerifiedToken): Promise<AccessContext> {
     const membership = await this.systemRepo

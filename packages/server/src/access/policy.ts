@@ -4,10 +4,11 @@ import {
   parseSearchRequest,
   projectAdminResourceTypes,
   protectedResourceTypes,
+  readInteractions,
 } from '@medplum/core';
 import type { AccessPolicy, AccessPolicyResource, Resource } from '@medplum/fhirtypes';
 import { rolePolicyEntries } from './roles.js';
-import { ALL_INTERACTIONS, READ_INTERACTIONS, type ResourceScope } from './scopes.js';
+import { ALL_INTERACTIONS, type ResourceScope } from './scopes.js';
 
 /**
  * What one caller may do, resolved once per token: the project it acts in and the policy that
@@ -83,7 +84,7 @@ export function entryInteractions(entry: AccessPolicyResource): AccessPolicyInte
   if (entry.interaction?.length) {
     return entry.interaction as AccessPolicyInteraction[];
   }
-  return entry.readonly ? READ_INTERACTIONS : ALL_INTERACTIONS;
+  return entry.readonly ? readInteractions : ALL_INTERACTIONS;
 }
 
 /** Whether an entry speaks about a type: '*' covers every type except project administration and server records. */

@@ -1,4 +1,4 @@
-import type { AccessPolicyInteraction } from '@medplum/core';
+import { type AccessPolicyInteraction, readInteractions } from '@medplum/core';
 
 /**
  * One SMART resource scope (https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html):
@@ -22,10 +22,9 @@ export const ALL_INTERACTIONS: AccessPolicyInteraction[] = [
   'history',
   'search',
 ];
-export const READ_INTERACTIONS: AccessPolicyInteraction[] = ['read', 'vread', 'history', 'search'];
 
 const V1: Record<string, AccessPolicyInteraction[]> = {
-  read: READ_INTERACTIONS,
+  read: readInteractions,
   write: ['create', 'update', 'delete'],
   '*': ALL_INTERACTIONS,
 };

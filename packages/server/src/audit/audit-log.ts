@@ -1,3 +1,4 @@
+import { isUUID } from '@medplum/core';
 import type { AuditEvent, Reference } from '@medplum/fhirtypes';
 import type { FastifyBaseLogger } from 'fastify';
 import pg from 'pg';
@@ -111,7 +112,7 @@ class QueuedAuditLog implements AuditLog {
       this.dropped.inc({ reason: 'closed' });
       return;
     }
-    if (projectId !== undefined && !UUID.test(projectId)) {
+    if (projectId !== undefined && !isUUID(projectId)) {
       // project_id is a uuid column: one malformed id would fail its whole batch.
       this.options.logger.warn({ projectId }, 'audit: not a project id; the event is stored without a project');
       projectId = undefined;
@@ -231,8 +232,6 @@ class QueuedAuditLog implements AuditLog {
     return true;
   }
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Retry when PostgreSQL could not be reached (socket errors, no answer) or answered that it

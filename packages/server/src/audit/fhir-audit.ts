@@ -1,5 +1,6 @@
 import type { AuditEvent, Bundle, OperationOutcome } from '@medplum/fhirtypes';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { SHARED_DEFINITION_TYPES } from '../access/policy.js';
 import { type AuditCaller, type RestInteraction, restAuditEvent } from './audit-event.js';
 import type { AuditLog } from './audit-log.js';
 
@@ -9,22 +10,13 @@ const FHIR_PREFIX = '/fhir/R4';
  * Resource types that define the server and its terminology rather than hold anyone's data:
  * reading or searching them is not audited (writing them is).
  */
-const DEFINITIONAL_TYPES = new Set([
+const DEFINITIONAL_TYPES: ReadonlySet<string> = new Set([
+  ...SHARED_DEFINITION_TYPES,
   'AuditEvent',
   'CapabilityStatement',
-  'CodeSystem',
-  'CompartmentDefinition',
-  'ConceptMap',
   'GraphDefinition',
-  'ImplementationGuide',
-  'NamingSystem',
-  'OperationDefinition',
-  'SearchParameter',
-  'StructureDefinition',
   'StructureMap',
-  'ValueSet',
 ]);
-
 /** Longest query kept on an event; longer ones are cut (a URL can be as long as the client likes). */
 const MAX_QUERY_LENGTH = 2048;
 /** Bundle answers larger than this are recorded as one event instead of one per entry. */

@@ -1,6 +1,5 @@
-import { getStatus, OperationOutcomeError } from '@medplum/core';
-import type { Login } from '@medplum/fhirtypes';
 import type { PostgresRepository } from '../repository/repository.js';
+import { readLogin } from './logins.js';
 
 /** How long a process trusts what it read about a Login; other processes learn of a revocation within this. */
 export const LOGIN_STATUS_TTL_MS = 10_000;
@@ -46,13 +45,7 @@ export class LoginStatus {
   }
 
   private async read(loginId: string): Promise<boolean> {
-    const login = await this.systemRepo.readResource<Login>('Login', loginId).catch((err) => {
-      // Missing or deleted: not valid. Anything else (database down) is the server's failure, not a 401.
-      if (err instanceof OperationOutcomeError && [404, 410].includes(getStatus(err.outcome))) {
-        return undefined;
-      }
-      throw err;
-    });
+    const login = await readLogin(this.systemRepo, loginId);
     const active = login !== undefined && !login.revoked;
     this.remember(loginId, active);
     return active;

@@ -1,5 +1,5 @@
 import type { WithId } from '@medplum/core';
-import { getStatus, OperationOutcomeError } from '@medplum/core';
+import { getStatus, isGone, isNotFound, OperationOutcomeError } from '@medplum/core';
 import type { Login } from '@medplum/fhirtypes';
 import type { PostgresRepository } from '../repository/repository.js';
 import type { LoginStatus } from './login-status.js';
@@ -13,7 +13,8 @@ export async function readLogin(systemRepo: PostgresRepository, id: unknown): Pr
     return undefined;
   }
   return systemRepo.readResource<Login>('Login', id).catch((err) => {
-    if (err instanceof OperationOutcomeError && [404, 410].includes(getStatus(err.outcome))) {
+    // Missing or deleted: no such Login. Anything else (database down) is the server's failure.
+    if (err instanceof OperationOutcomeError && (isNotFound(err.outcome) || isGone(err.outcome))) {
       return undefined;
     }
     throw err;

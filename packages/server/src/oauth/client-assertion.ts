@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { JSONWebKeySet, JWK, JWTPayload } from 'jose';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { PostgresRepository } from '../repository/repository.js';
-import { OAuthError } from './client-credentials.js';
+import { OAuthError } from './oauth-error.js';
 
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 

@@ -1,6 +1,7 @@
 import type { ClientApplication } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
-import { grantedClientScope, OAuthError } from './client-credentials.js';
+import { grantedClientScope } from './client-credentials.js';
+import { OAuthError } from './oauth-error.js';
 
 const open: ClientApplication = { resourceType: 'ClientApplication' };
 const readOnly: ClientApplication = { resourceType: 'ClientApplication', defaultScope: ['system/*.read openid'] };

@@ -7,17 +7,7 @@ import type { SigningKeys } from '../auth/keys.js';
 import { secretsEqual } from '../auth/password.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { authenticateClientAssertion } from './client-assertion.js';
-
-/** An OAuth2 error: https://datatracker.ietf.org/doc/html/rfc6749#section-5.2 */
-export class OAuthError extends Error {
-  constructor(
-    readonly status: number,
-    readonly error: string,
-    readonly description: string
-  ) {
-    super(description);
-  }
-}
+import { OAuthError } from './oauth-error.js';
 
 export interface TokenResponse {
   token_type: 'Bearer';

@@ -1,7 +1,13 @@
-import { OAuthError } from './client-credentials.js';
-
-// The class lives with the client_credentials grant, which threw it first; user sign-in code imports it from here.
-export { OAuthError };
+/** An OAuth2 error: https://datatracker.ietf.org/doc/html/rfc6749#section-5.2 */
+export class OAuthError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly description: string
+  ) {
+    super(description);
+  }
+}
 
 /** The body of an OAuth2 error: https://datatracker.ietf.org/doc/html/rfc6749#section-5.2 */
 export function oauthErrorBody(error: string, description: string): { error: string; error_description: string } {

@@ -6,8 +6,8 @@ import type { LoginStatus } from '../auth/login-status.js';
 import type { TibaConfig } from '../config.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { exchangeAuthorizationCode, type UserGrantContext } from './authorization-code.js';
-import { issueClientCredentialsToken, OAuthError } from './client-credentials.js';
-import { oauthErrorBody } from './oauth-error.js';
+import { issueClientCredentialsToken } from './client-credentials.js';
+import { OAuthError, oauthErrorBody } from './oauth-error.js';
 import { refreshUserTokens } from './refresh-token.js';
 
 export interface OAuthRoutesOptions {
