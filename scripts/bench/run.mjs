@@ -141,6 +141,9 @@ async function main() {
     // Thousands of requests/s from one IP: the limiter runs (its Redis round trip is part of
     // every figure) but never refuses. Its own keys, so that a run never meets another's counts.
     RATE_LIMIT_API_PER_MINUTE: '1000000000',
+    // The rest-hook receiver of the subscription phase runs in this process, on loopback, which
+    // the server refuses by default (private addresses).
+    REST_HOOK_ALLOWED_HOSTS: '*',
     REDIS_KEY_PREFIX: `tiba-bench-${runTag}:`,
   };
   server = spawnServer({ root: ROOT, port, logFile, env: serverEnv });
