@@ -20,7 +20,9 @@ export async function createServer(
   options?: { logger?: boolean; warmUp?: boolean }
 ): Promise<TibaServer> {
   const log = createLogger(config.logLevel, options?.logger !== false);
-  const pool = createPool(config.databaseUrl, config.databasePoolSize);
+  const pool = createPool(config.databaseUrl, config.databasePoolSize, {
+    statementTimeoutMs: config.statementTimeoutMs,
+  });
   const redis = createRedis(config.redisUrl);
   try {
     await redis.connect();

@@ -3,6 +3,7 @@ import type { FhirRequest, FhirResponse, FhirRouter, HttpMethod } from '@medplum
 import type { Resource } from '@medplum/fhirtypes';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PostgresRepository } from '../repository/repository.js';
+import { checkRequestBody } from './request-body.js';
 import { binaryFromBody, FHIR_JSON, sendFhirResponse, sendOutcome } from './response.js';
 
 export const FHIR_PREFIX = '/fhir/R4';
@@ -35,7 +36,9 @@ export async function fhirRoutes(app: FastifyInstance, options: FhirRoutesOption
     }
     const repo = await options.repositoryFor(request);
     const fhirRequest = toFhirRequest(request);
-    request.metricsRoute = `${FHIR_PREFIX}/${interactionOf(router, fhirRequest)}`;
+    const interaction = interactionOf(router, fhirRequest);
+    request.metricsRoute = `${FHIR_PREFIX}/${interaction}`;
+    checkRequestBody(fhirRequest, interaction);
     const rawBinary = rawBinaryWrite(request, fhirRequest);
     if (rawBinary) {
       return sendFhirResponse(request, reply, baseUrl, await rawBinary(repo));

@@ -34,8 +34,19 @@ export function queryPrepared<R extends pg.QueryResultRow>(
   return db.query<R>(name ? { name, text, values } : { text, values });
 }
 
-export function createPool(databaseUrl: string, max: number): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max, idleTimeoutMillis: 30_000 });
+/**
+ * A connection pool. With `statementTimeoutMs`, PostgreSQL cancels any statement running longer
+ * (and ends sessions idle in a transaction that long), so no request holds a connection for long.
+ */
+export function createPool(databaseUrl: string, max: number, options: { statementTimeoutMs?: number } = {}): pg.Pool {
+  const timeout = options.statementTimeoutMs || undefined;
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: timeout,
+    idle_in_transaction_session_timeout: timeout,
+  });
   // An idle client losing its connection must not crash the process.
   pool.on('error', () => undefined);
   return pool;

@@ -13,11 +13,10 @@ const MAX_MISSES = 10_000;
  * the stored StructureDefinitions the first time they are named.
  */
 
-export async function resolveClaimedProfiles(
-  systemRepo: FhirRepository,
-  profileUrls: string[] | undefined
-): Promise<void> {
-  for (const url of profileUrls ?? []) {
+export async function resolveClaimedProfiles(systemRepo: FhirRepository, profileUrls: unknown): Promise<void> {
+  // Called before validation: a malformed meta.profile is left for the validator to report.
+  const urls = Array.isArray(profileUrls) ? profileUrls.filter((url): url is string => typeof url === 'string') : [];
+  for (const url of urls) {
     if (getRegisteredProfile(url) || (misses.get(url) ?? 0) > Date.now()) {
       continue;
     }

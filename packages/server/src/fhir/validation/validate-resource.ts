@@ -33,6 +33,10 @@ export function validateFhirResource(resource: Resource, options?: ValidateOptio
 /** Every issue (errors and warnings) found by `validateFhirResource`, without throwing. */
 export function collectValidationIssues(resource: Resource, options?: ValidateOptions): OperationOutcomeIssue[] {
   const issues = runValidator(resource, undefined);
+  if (issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) {
+    // Structurally broken (meta.profile not a list of strings, say): profiles could not be read safely.
+    return dedupe(issues).map((issue) => withElementPaths(resource, issue));
+  }
   const profiles = [...(options?.extraProfiles ?? [])];
   if (options?.profiles !== false) {
     for (const url of resource.meta?.profile ?? []) {
@@ -69,10 +73,14 @@ function runValidator(resource: Resource, profile: StructureDefinition | undefin
       ? validateAgainstProfile(resource, profile, { tokens })
       : validateResource(resource, { collect: { tokens } });
   } catch (err) {
-    if (!(err instanceof OperationOutcomeError)) {
+    if (err instanceof OperationOutcomeError) {
+      issues = [...(err.outcome.issue ?? [])];
+    } else if (err instanceof Error && !(err instanceof RangeError)) {
+      // The core validator throws plain Errors on some malformed input ("Primitive extension must be an object").
+      issues = [createOperationOutcomeIssue('error', 'structure', err.message, resource.resourceType)];
+    } else {
       throw err;
     }
-    issues = [...(err.outcome.issue ?? [])];
   }
   issues = acceptBase64Whitespace(resource, issues);
   // The tokens are collected while crawling, so they are complete even when the validator threw.

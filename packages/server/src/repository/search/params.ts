@@ -1,10 +1,4 @@
-import {
-  type FhirPathAtom,
-  getSearchParameter,
-  getSearchParameters,
-  parseFhirPath,
-  splitSearchOnComma,
-} from '@medplum/core';
+import { type FhirPathAtom, getSearchParameters, parseFhirPath, splitSearchOnComma } from '@medplum/core';
 import type { SearchParameter } from '@medplum/fhirtypes';
 import { badSearch } from './sql.js';
 
@@ -20,8 +14,10 @@ export interface Condition {
   value: string;
 }
 
+/** The type's search parameter named `code`; never a key inherited from Object.prototype (`__proto__`, `constructor`). */
 export function findParam(resourceType: string, code: string): SearchParameter | undefined {
-  return getSearchParameter(resourceType, code);
+  const params = getSearchParameters(resourceType);
+  return params && Object.hasOwn(params, code) ? params[code] : undefined;
 }
 
 /** Splits an OR list (`a,b\,c`) into its values, dropping empty ones. */

@@ -1,13 +1,15 @@
 import {
   badRequest,
   type Filter,
-  getSearchParameter,
   isResourceType,
   OperationOutcomeError,
   Operator,
   parseSearchRequest,
   type SearchRequest,
 } from '@medplum/core';
+import type { SearchLimits } from '../../config.js';
+import { checkQueryLimits, checkRequestLimits } from './limits.js';
+import { findParam } from './params.js';
 import { badSearch } from './sql.js';
 
 /** Modifiers Medplum's parser knows; anything else after a colon is an error (or a type, for references). */
@@ -33,16 +35,26 @@ const TOTAL_MODES = new Set(['none', 'estimate', 'accurate']);
  * keeps composite parameters (which Medplum's parser rejects with a plain Error) and the
  * `:Type` modifier of references (which it drops), rejects unknown modifiers, and turns every
  * parse failure into a 400 OperationOutcome. Unknown parameters stay as filters: the compiler
- * rejects them, or ignores them in lenient mode.
+ * rejects them, or ignores them in lenient mode. With `limits` (requests from clients), a search
+ * over any of them is refused first.
  */
 export function parseSearchQuery(
   resourceType: string,
-  query: Record<string, string | string[] | undefined>
+  query: Record<string, string | string[] | undefined>,
+  limits?: Readonly<SearchLimits>
 ): SearchRequest {
+  if (limits) {
+    checkQueryLimits(query, limits);
+  }
   const standard: Record<string, string[]> = {};
   const own: Filter[] = [];
   for (const [key, raw] of Object.entries(query)) {
     const values = raw === undefined ? [''] : Array.isArray(raw) ? raw : [raw];
+    const code = key.split(/[:.]/)[0];
+    if (code in Object.prototype) {
+      // `__proto__`, `constructor`, `hasOwnProperty`: Medplum's parser would find them on every object.
+      throw badSearch(`Unknown search parameter: ${code}`);
+    }
     if (isOwnFilter(resourceType, key)) {
       own.push(...values.map((value) => ({ code: key, operator: Operator.EQUALS, value })));
     } else {
@@ -59,13 +71,17 @@ export function parseSearchQuery(
     request.filters = [...(request.filters ?? []), ...own];
   }
   checkPaging(request);
+  checkIncludes(request);
+  if (limits) {
+    checkRequestLimits(request, limits);
+  }
   return request;
 }
 
 /** Keys this module parses itself; throws for an unknown modifier on a known parameter. */
 function isOwnFilter(resourceType: string, key: string): boolean {
   const [code, modifier] = key.split(':');
-  const param = getSearchParameter(resourceType, code);
+  const param = findParam(resourceType, code);
   if (!param || code.startsWith('_has') || key.includes('.')) {
     return false;
   }
@@ -79,6 +95,19 @@ function isOwnFilter(resourceType: string, key: string): boolean {
     throw badSearch(`Unknown modifier :${modifier} for search parameter ${code}`);
   }
   return false;
+}
+
+/** Each `_include`/`_revinclude` names a known type and one of its reference parameters (or `*`). */
+function checkIncludes(request: SearchRequest): void {
+  for (const include of [...(request.include ?? []), ...(request.revInclude ?? [])]) {
+    const { resourceType, searchParam, targetType } = include;
+    if (!isResourceType(resourceType) || (targetType !== undefined && !isResourceType(targetType))) {
+      throw badSearch(`Unknown resource type in _include/_revinclude: ${resourceType}:${searchParam}`);
+    }
+    if (searchParam !== '*' && findParam(resourceType, searchParam)?.type !== 'reference') {
+      throw badSearch(`Unknown reference search parameter in _include/_revinclude: ${resourceType}:${searchParam}`);
+    }
+  }
 }
 
 /** `_count`, `_offset` and `_total` must be meaningful; Medplum's parser yields NaN for `_count=abc`. */

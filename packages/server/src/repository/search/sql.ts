@@ -124,3 +124,17 @@ export function orJoin(conditions: string[]): string {
 export function badSearch(message: string): OperationOutcomeError {
   return new OperationOutcomeError(badRequest(message));
 }
+
+/** A search over one of the configured cost limits (config.ts SearchLimits): 400, code too-costly. */
+export function tooCostly(message: string, setting: string): OperationOutcomeError {
+  return new OperationOutcomeError({
+    resourceType: 'OperationOutcome',
+    issue: [
+      {
+        severity: 'error',
+        code: 'too-costly',
+        details: { text: `${message}; narrow the search (the server's limit is set by ${setting})` },
+      },
+    ],
+  });
+}

@@ -1,0 +1,80 @@
+import fc from 'fast-check';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startTestServer, type TestServer } from '../test/test-server.js';
+import { type Answer, answerProblems, describeRequest } from './answer-check.js';
+import { type FuzzTargets, type HostileRequest, hostileRequests } from './hostile-requests.js';
+
+/** Fixed, so a failure here fails the same way on every machine; `npm run fuzz` varies it. */
+const SEED = Number(process.env.FUZZ_SEED ?? 20261203);
+const CASES = Number(process.env.FUZZ_CASES ?? 2500);
+
+let t: TestServer;
+let db: pg.Pool;
+let targets: FuzzTargets;
+
+beforeAll(async () => {
+  t = await startTestServer({ MAX_BODY_BYTES: String(1024 * 1024) });
+  db = new pg.Pool({ connectionString: t.config.databaseUrl, max: 1 });
+  const create = async (resource: object) =>
+    (
+      await t.request({
+        method: 'POST',
+        url: `/fhir/R4/${(resource as { resourceType: string }).resourceType}`,
+        payload: resource,
+      })
+    ).json().id as string;
+  const patientId = await create({
+    resourceType: 'Patient',
+    identifier: [{ system: 'http://example.org', value: '1' }],
+  });
+  const observationId = await create({
+    resourceType: 'Observation',
+    status: 'final',
+    code: { text: 'HBV DNA' },
+    subject: { reference: `Patient/${patientId}` },
+  });
+  targets = { patientId, observationId };
+});
+
+afterAll(async () => {
+  await db?.end();
+  await t?.close();
+});
+
+/** Versions written so far, audit trail aside: a rejected request must not change it. */
+async function countWrites(): Promise<number> {
+  const { rows } = await db.query(
+    "SELECT count(*)::int AS n FROM resource_history WHERE resource_type <> 'AuditEvent'"
+  );
+  return rows[0].n;
+}
+
+async function send(request: HostileRequest): Promise<Answer> {
+  const res = await t.app.inject({
+    method: request.method,
+    url: request.url,
+    headers: { authorization: `Bearer ${t.token}`, accept: 'application/fhir+json', ...request.headers },
+    payload: request.body,
+  });
+  return { status: res.statusCode, contentType: res.headers['content-type']?.toString(), body: res.body };
+}
+
+test(`${CASES} hostile requests: no 5xx, no leaks, OperationOutcomes, nothing written on rejection`, async () => {
+  await fc.assert(
+    fc.asyncProperty(hostileRequests(targets), async (request) => {
+      const before = await countWrites();
+      const answer = await send(request);
+      const problems = answerProblems(request, answer);
+      if (answer.status >= 400 && (await countWrites()) !== before) {
+        problems.push(`rejected with ${answer.status} but wrote`);
+      }
+      if (problems.length) {
+        throw new Error(`${problems.join('; ')}: ${describeRequest(request)} → ${answer.body.slice(0, 300)}`);
+      }
+    }),
+    { seed: SEED, numRuns: CASES }
+  );
+  const health = await t.app.inject({ method: 'GET', url: '/healthcheck' });
+  expect(health.statusCode).toBe(200);
+}, 120_000);
