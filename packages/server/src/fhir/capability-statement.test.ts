@@ -99,6 +99,16 @@ describe('buildCapabilityStatement', () => {
     expect(oauth?.extension).toContainEqual({ url: 'token', valueUri: 'https://ehr.example.org/oauth2/token' });
   });
 
+  test('names the compartments searchable as Patient/123/Observation, by their R4 canonical URLs', () => {
+    expect(buildCapabilityStatement(options).rest?.[0].compartment).toEqual([
+      'http://hl7.org/fhir/CompartmentDefinition/patient',
+      'http://hl7.org/fhir/CompartmentDefinition/encounter',
+      'http://hl7.org/fhir/CompartmentDefinition/relatedPerson',
+      'http://hl7.org/fhir/CompartmentDefinition/practitioner',
+      'http://hl7.org/fhir/CompartmentDefinition/device',
+    ]);
+  });
+
   test('is built once and shared, frozen', () => {
     const first = buildCapabilityStatement(options);
     expect(buildCapabilityStatement(options)).toBe(first);

@@ -7,6 +7,7 @@ import type {
   ResourceType,
   SearchParameter,
 } from '@medplum/fhirtypes';
+import { COMPARTMENT_TYPES } from '../repository/compartments.js';
 import { loadFhirDefinitions } from './definitions.js';
 
 export interface CapabilityStatementOptions {
@@ -100,6 +101,8 @@ function buildRest(baseUrl: string): CapabilityStatementRest {
     },
     resource: types.map((type) => buildResource(type, revIncludes.get(type) ?? [])),
     interaction: SYSTEM_INTERACTIONS.map((code) => ({ code })),
+    // Searchable as `Patient/123/Observation` (compartment-search.ts)
+    compartment: COMPARTMENT_TYPES.map((code) => `http://hl7.org/fhir/CompartmentDefinition/${compartmentId(code)}`),
     operation: [{ name: 'graphql', definition: OPERATION_DEFINITIONS.graphql }],
   };
 }
@@ -163,6 +166,11 @@ function toSearchParam(param: SearchParameter): CapabilityStatementRestResourceS
     definition: param.url ?? globalSchema.types.Resource?.searchParams?.[param.code as string]?.url,
     type: param.type,
   };
+}
+
+/** The ids of R4's CompartmentDefinitions: `patient`, `encounter`, `relatedPerson`, … */
+function compartmentId(code: string): string {
+  return code[0].toLowerCase() + code.slice(1);
 }
 
 function deepFreeze<T>(value: T): T {

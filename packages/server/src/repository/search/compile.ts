@@ -2,6 +2,7 @@ import { type Filter, isResourceType, type SearchRequest } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import type { AccessCondition } from './access-filter.js';
 import { compileFilter } from './compile-filter.js';
+import { type CompartmentSearchRequest, compartmentCondition } from './filters/compartment.js';
 import { compileSort } from './sort.js';
 import { badSearch, type CompileContext, orJoin, QueryParams, type Scope } from './sql.js';
 
@@ -15,7 +16,7 @@ export interface CompiledSearch {
   /** JS checks the SQL cannot express exactly (see filters/composite.ts); empty almost always. */
   postFilters: ((resource: Resource) => boolean)[];
   /** The request without what lenient mode ignored: what the paging links repeat. */
-  effective: SearchRequest;
+  effective: CompartmentSearchRequest;
 }
 
 export interface CompileOptions {
@@ -27,10 +28,12 @@ export interface CompileOptions {
 /**
  * Compiles a SearchRequest to parametrized SQL: one EXISTS per filter over the index tables.
  * With `_type` (system search) each type gets its own branch, as a parameter may differ
- * between types. See https://hl7.org/fhir/R4/search.html
+ * between types. A compartment search adds its members (filters/compartment.ts).
+ * See https://hl7.org/fhir/R4/search.html
  */
-export function compileSearch(options: CompileOptions, request: SearchRequest): CompiledSearch {
+export function compileSearch(options: CompileOptions, request: CompartmentSearchRequest): CompiledSearch {
   const types = getSearchTypes(request);
+  const { compartment } = request;
   const ctx: CompileContext = { params: new QueryParams(), ...options, postFilters: [] };
   const used = new Set<Filter>();
   const branches = types.map((type) => {
@@ -48,9 +51,11 @@ export function compileSearch(options: CompileOptions, request: SearchRequest): 
     }
     return conditions.join(' AND ');
   });
+  // The compartment's members, for all types at once: one lookup rather than one per type.
+  const inCompartment = compartment ? ` AND ${compartmentCondition(ctx, types, compartment)}` : '';
   const sort = compileSort(ctx, types, request.sortRules);
   return {
-    where: `${orJoin(branches)} AND NOT r.deleted`,
+    where: `${orJoin(branches)} AND NOT r.deleted${inCompartment}`,
     orderBy: sort.orderBy,
     params: ctx.params,
     types,
