@@ -14,6 +14,7 @@ import { requireBearerToken } from './auth/authenticate.js';
 import { jwksRoutes, type SigningKeys } from './auth/keys.js';
 import { LoginStatus } from './auth/login-status.js';
 import { authRoutes } from './auth/routes.js';
+import { createUsedTotpSteps } from './auth/totp.js';
 import { botRoutes } from './bots/routes.js';
 import type { TibaConfig } from './config.js';
 import { toOperationOutcome } from './errors.js';
@@ -141,6 +142,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.addHook('onClose', () => audit.close());
   const signInThrottle = createSignInThrottle(redis, config);
+  const usedTotpSteps = createUsedTotpSteps(redis, config);
   const verifier = new AccessTokenVerifier(keys, issuer);
   const loginStatus = new LoginStatus(repositories.system('check that logins are not revoked'));
   const authenticate = requireBearerToken(verifier, loginStatus);
@@ -154,8 +156,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(jwksRoutes, { keys });
   const signInRepo = repositories.system('sign users in');
-  await app.register(authRoutes, { systemRepo: signInRepo, audit, signInThrottle, authenticate });
-  await app.register(authorizeRoutes, { baseUrl: config.baseUrl, systemRepo: signInRepo, audit, signInThrottle });
+  await app.register(authRoutes, { systemRepo: signInRepo, audit, signInThrottle, usedTotpSteps, authenticate });
+  await app.register(authorizeRoutes, {
+    baseUrl: config.baseUrl,
+    systemRepo: signInRepo,
+    audit,
+    signInThrottle,
+    usedTotpSteps,
+  });
   await app.register(sessionRoutes, { baseUrl: issuer, keys, systemRepo: signInRepo, loginStatus, authenticate });
   await app.register(wellKnownRoutes, { baseUrl: config.baseUrl });
   let capabilityStatement: Resource | undefined;

@@ -79,6 +79,11 @@ export interface TibaConfig {
    * by default a bot reaches the server itself and the public internet only.
    */
   botAllowedHosts: readonly string[];
+  /**
+   * Hosts on a private or loopback network a client's `jwksUri` may name (`host:port`,
+   * comma-separated; `*` allows all): by default client keys are fetched from public addresses only.
+   */
+  jwksAllowedHosts: readonly string[];
 }
 
 export const DEFAULT_ADMIN_PASSWORD = 'medplum_admin';
@@ -133,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
     botMemoryMb: toInt(env.BOT_MEMORY_MB, 128, 'BOT_MEMORY_MB') || 128,
     botMaxConcurrentRuns: toInt(env.BOT_MAX_CONCURRENT_RUNS, 4, 'BOT_MAX_CONCURRENT_RUNS') || 4,
     botAllowedHosts: commaList(env.BOT_ALLOWED_HOSTS, (host) => host.toLowerCase()),
+    jwksAllowedHosts: commaList(env.JWKS_ALLOWED_HOSTS, (host) => host.toLowerCase()),
   });
 }
 

@@ -17,7 +17,7 @@ import type { PostgresRepository } from '../repository/repository.js';
 import { readLogin, updateLoginIfUnchanged } from './logins.js';
 import { hashPassword, verifyPassword } from './password.js';
 import { hashSecret, randomSecret } from './secrets.js';
-import { checkTotp } from './totp.js';
+import { type UsedTotpSteps, useTotp } from './totp.js';
 import { findMemberships, findUserByEmail, normalizeEmail } from './users.js';
 
 /** Time from a correct password to an authorization code (choosing a profile, typing an MFA code). */
@@ -32,6 +32,8 @@ export interface SignInContext {
   systemRepo: PostgresRepository;
   audit: SignInAuditSink;
   throttle: SignInThrottle;
+  /** Each TOTP code signs in once. */
+  usedTotpSteps: UsedTotpSteps;
   ip: string;
   userAgent?: string;
 }
@@ -88,12 +90,11 @@ export async function signInWithPassword(ctx: SignInContext, body: unknown): Pro
     projectId: client?.meta?.project,
   };
 
-  await assertNotThrottled(ctx, email, failure);
+  await countAttempt(ctx, email, failure);
   const user = await findUserByEmail(ctx.systemRepo, email, projectId);
   // An unknown email costs the same scrypt as a wrong password: timing tells nothing either.
   const passwordOk = await verifyPassword(request.password, user?.passwordHash ?? (await dummyPasswordHash()));
   if (!user?.passwordHash || !passwordOk) {
-    await ctx.throttle.recordFailure(email, ctx.ip);
     ctx.audit.recordSignIn({ ...failure, reason: user ? 'wrong password' : 'unknown email' });
     throw new OperationOutcomeError(badRequest(INVALID_CREDENTIALS, 'password'));
   }
@@ -117,7 +118,9 @@ export async function signInWithPassword(ctx: SignInContext, body: unknown): Pro
     userAgent: ctx.userAgent,
   });
   if (user.mfaEnrolled) {
-    // The password alone proves nothing yet: throttling and the audit wait for the second factor.
+    // The password alone proves nothing yet: the account's counter and the audit wait for the
+    // second factor.
+    await ctx.throttle.recordFactorPassed(ctx.ip);
     return { login: login.id, mfaRequired: true, mfaMethods: ['totp'] };
   }
   return afterAuthenticated(ctx, login, user, 'password');
@@ -146,10 +149,9 @@ export async function verifyMfa(ctx: SignInContext, body: unknown): Promise<Logi
     clientId: resolveId(login.client),
     projectId: resolveId(login.project),
   };
-  await assertNotThrottled(ctx, email, failure);
-  if (!checkTotp(user.mfaSecret, token)) {
-    await ctx.throttle.recordFailure(email, ctx.ip);
-    ctx.audit.recordSignIn({ ...failure, reason: 'invalid MFA code' });
+  await countAttempt(ctx, email, failure);
+  if (!(await useTotp(ctx.usedTotpSteps, user.id, user.mfaSecret, token))) {
+    ctx.audit.recordSignIn({ ...failure, reason: 'invalid or reused MFA code' });
     throw new OperationOutcomeError(badRequest('Invalid MFA code', 'token'));
   }
   const verified = await updateLoginIfUnchanged(ctx.systemRepo, { ...login, mfaVerified: true });
@@ -159,14 +161,13 @@ export async function verifyMfa(ctx: SignInContext, body: unknown): Promise<Logi
   return afterAuthenticated(ctx, verified, user, 'mfa');
 }
 
-/** Refuses (429) an account or IP that failed too often, recording the refusal as a failed sign-in. */
-async function assertNotThrottled(
-  ctx: SignInContext,
-  email: string,
-  failure: Omit<SignInAudit, 'reason'>
-): Promise<void> {
+/**
+ * Counts the attempt before its credentials are checked; refuses (429) an account or IP that
+ * failed too often, recording the refusal as a failed sign-in.
+ */
+async function countAttempt(ctx: SignInContext, email: string, failure: Omit<SignInAudit, 'reason'>): Promise<void> {
   try {
-    await ctx.throttle.assertAllowed(email, ctx.ip);
+    await ctx.throttle.countAttempt(email, ctx.ip);
   } catch (err) {
     if (err instanceof TooManyAttemptsError) {
       ctx.audit.recordSignIn({ ...failure, reason: 'too many attempts' });

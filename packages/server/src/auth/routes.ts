@@ -7,23 +7,26 @@ import { type SignInThrottle, TooManyAttemptsError } from '../rate-limit/types.j
 import type { PostgresRepository } from '../repository/repository.js';
 import { chooseProfile, type SignInContext, signInWithPassword, verifyMfa } from './login-flow.js';
 import { readSessionDetails } from './me.js';
-import { checkTotp, newTotpSecret, totpEnrollUri } from './totp.js';
+import { newTotpSecret, totpEnrollUri, type UsedTotpSteps, useTotp } from './totp.js';
 
 export interface AuthRoutesOptions {
   systemRepo: PostgresRepository;
   audit: SignInAuditSink;
   signInThrottle: SignInThrottle;
+  /** Each TOTP code is accepted once, whichever endpoint it is sent to. */
+  usedTotpSteps: UsedTotpSteps;
   /** requireBearerToken: verifies the token and that its Login is not revoked. */
   authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 }
 
 /** Medplum's `auth/*` endpoints, as MedplumClient and @medplum/react's SignInForm call them (JSON bodies). */
 export async function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): Promise<void> {
-  const { systemRepo, authenticate } = options;
+  const { systemRepo, authenticate, usedTotpSteps } = options;
   const context = (request: FastifyRequest): SignInContext => ({
     systemRepo,
     audit: options.audit,
     throttle: options.signInThrottle,
+    usedTotpSteps,
     ip: request.ip,
     userAgent: request.headers['user-agent'],
   });
@@ -86,7 +89,7 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     if (!user.mfaSecret) {
       throw new OperationOutcomeError(badRequest('Call auth/mfa/setup first'));
     }
-    if (!checkTotp(user.mfaSecret, bodyToken(request))) {
+    if (!(await useTotp(usedTotpSteps, user.id, user.mfaSecret, bodyToken(request)))) {
       throw new OperationOutcomeError(badRequest('Invalid MFA code', 'token'));
     }
     await systemRepo.updateResource<User>({ ...user, mfaEnrolled: true });
@@ -98,7 +101,7 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     if (!user.mfaEnrolled || !user.mfaSecret) {
       throw new OperationOutcomeError(badRequest('User not enrolled in MFA'));
     }
-    if (!checkTotp(user.mfaSecret, bodyToken(request))) {
+    if (!(await useTotp(usedTotpSteps, user.id, user.mfaSecret, bodyToken(request)))) {
       throw new OperationOutcomeError(badRequest('Invalid MFA code', 'token'));
     }
     // A new secret, so that a lost device's codes are worthless if MFA is enabled again.

@@ -1,8 +1,8 @@
 'use strict';
 /*
- * The one private-address check of the server: rest-hook delivery refuses such endpoints, and the
- * bot runner (a CommonJS child process under Node's permission model) refuses such connections.
- * CommonJS so that both can load it.
+ * The one private-address check of the server: rest-hook delivery and client JWKS fetches refuse
+ * such endpoints (outbound-target.ts), and the bot runner (a CommonJS child process under Node's
+ * permission model) refuses such connections. CommonJS so that both can load it.
  */
 const { BlockList, isIP } = require('node:net');
 

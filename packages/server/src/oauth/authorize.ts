@@ -11,6 +11,7 @@ import {
   verifyMfa,
 } from '../auth/login-flow.js';
 import { readLogin } from '../auth/logins.js';
+import type { UsedTotpSteps } from '../auth/totp.js';
 import { type SignInThrottle, TooManyAttemptsError } from '../rate-limit/types.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { chooseProfilePage, errorPage, mfaPage, PAGE_HEADERS, signInPage } from './authorize-page.js';
@@ -20,6 +21,7 @@ export interface AuthorizeRoutesOptions {
   systemRepo: PostgresRepository;
   audit: SignInAuditSink;
   signInThrottle: SignInThrottle;
+  usedTotpSteps: UsedTotpSteps;
 }
 
 /** The parameters of an authorization request that travel through the sign-in pages. */
@@ -80,6 +82,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
         systemRepo,
         audit: options.audit,
         throttle: options.signInThrottle,
+        usedTotpSteps: options.usedTotpSteps,
         ip: request.ip,
         userAgent: request.headers['user-agent'],
       };

@@ -1,87 +1,60 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { MedplumClient } from '@medplum/core';
 import type { ClientApplication } from '@medplum/fhirtypes';
-import {
-  type CryptoKey,
-  decodeJwt,
-  decodeProtectedHeader,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-  type JWK,
-  type JWTPayload,
-  SignJWT,
-} from 'jose';
+import { type CryptoKey, decodeJwt, decodeProtectedHeader, exportJWK, importJWK, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { freePort } from '../test/free-port.js';
 import { startTestServer, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestServer } from '../test/test-server.js';
-import { CLIENT_JWKS_EXTENSION_URL, JWKS_REFETCH_COOLDOWN_MS } from './client-assertion.js';
-
-interface SigningKey {
-  kid: string;
-  alg: 'RS384' | 'ES384';
-  privateKey: CryptoKey;
-  publicJwk: JWK;
-}
+import {
+  JWT_BEARER,
+  type JwksServer,
+  makeKey,
+  postTokenForm,
+  type SigningKey,
+  signAssertion,
+  startJwksServer,
+} from './client-assertion.fixtures.js';
+import { CLIENT_JWKS_EXTENSION_URL } from './client-assertion.js';
+import { JWKS_REFETCH_COOLDOWN_MS } from './jwks-fetch.js';
 
 let t: TestServer;
 let baseUrl: string;
 let tokenUrl: string;
 let projectId: string;
-let jwksServer: Server;
+/** Publishes `jwks.published` at `jwks.url`. */
+let jwks: JwksServer;
 let jwksUrl: string;
-/** What the local JWKS server publishes. */
-let published: { keys: JWK[] } = { keys: [] };
+/** Nobody listens there: an unreachable (but allowed) jwksUri. */
+let offlinePort: number;
 
 let rsaKey: SigningKey;
 let ecKey: SigningKey;
 let otherRsaKey: SigningKey;
 /** Registered with an inline JWKS (RS384) and scope `system/*.read`. */
 let inlineClient: ClientApplication;
-/** Registered with a jwksUri served by `jwksServer` (ES384), no scope restriction. */
+/** Registered with a jwksUri served by `jwks` (ES384), no scope restriction. */
 let uriClient: ClientApplication;
 
-async function makeKey(alg: SigningKey['alg']): Promise<SigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  const kid = randomUUID();
-  return { kid, alg, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
-}
-
-async function assertion(
+function assertion(
   clientId: string,
   key: SigningKey,
   claims: JWTPayload = {},
   header: Record<string, unknown> = {}
 ): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({
-    iss: clientId,
-    sub: clientId,
-    aud: tokenUrl,
-    exp: now + 240,
-    iat: now,
-    jti: randomUUID(),
-    ...claims,
-  })
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header })
-    .sign(key.privateKey);
+  return signAssertion(tokenUrl, clientId, key, claims, header);
 }
 
-async function postToken(fields: Record<string, string>, headers: Record<string, string> = {}) {
-  const res = await fetch(tokenUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: new URLSearchParams(fields).toString(),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+function postToken(fields: Record<string, string | undefined>, headers: Record<string, string> = {}) {
+  return postTokenForm(tokenUrl, fields, headers);
 }
 
-function assertionGrant(clientAssertion: string, extra: Record<string, string> = {}) {
+/** A Backend Services grant; SMART requires a scope, so one is sent unless `extra` says otherwise. */
+function assertionGrant(clientAssertion: string, extra: Record<string, string | undefined> = {}) {
   return postToken({
     grant_type: 'client_credentials',
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion_type: JWT_BEARER,
     client_assertion: clientAssertion,
+    scope: 'system/*.read',
     ...extra,
   });
 }
@@ -92,31 +65,23 @@ async function registerClient(body: Record<string, unknown>): Promise<ClientAppl
   return res.json();
 }
 
-/** A port nobody listens on: the server's BASE_URL and the token URL use it, then the server does. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
 beforeAll(async () => {
   const port = await freePort();
+  offlinePort = await freePort();
   baseUrl = `http://127.0.0.1:${port}/`;
   tokenUrl = `${baseUrl}oauth2/token`;
-  t = await startTestServer({ BASE_URL: baseUrl });
+  jwks = await startJwksServer();
+  jwksUrl = jwks.url;
+  // The key servers of these tests are on loopback, which JWKS fetches refuse unless allowed.
+  t = await startTestServer({
+    BASE_URL: baseUrl,
+    JWKS_ALLOWED_HOSTS: `127.0.0.1:${jwks.port},127.0.0.1:${offlinePort}`,
+  });
   await t.app.listen({ port, host: '127.0.0.1' });
   projectId = decodeJwt(t.token).project as string;
 
   [rsaKey, ecKey, otherRsaKey] = await Promise.all([makeKey('RS384'), makeKey('ES384'), makeKey('RS384')]);
-  published = { keys: [ecKey.publicJwk] };
-  jwksServer = createServer((req, res) => {
-    res.writeHead(req.url === '/jwks.json' ? 200 : 404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(req.url === '/jwks.json' ? published : {}));
-  });
-  await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
-  jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks.json`;
+  jwks.published = { keys: [ecKey.publicJwk] };
 
   inlineClient = await registerClient({
     name: 'Research export (inline JWKS)',
@@ -127,7 +92,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => jwksServer?.close(resolve));
+  await jwks?.close();
   await t?.close();
 });
 
@@ -142,16 +107,25 @@ describe('registration', () => {
 });
 
 describe('private_key_jwt', () => {
-  test('MedplumClient signs in with an RS384 assertion checked against the inline JWKS', async () => {
-    const medplum = new MedplumClient({ baseUrl, fetch });
-    await medplum.startJwtAssertionLogin(await assertion(inlineClient.id as string, rsaKey));
-    const token = medplum.getAccessToken() as string;
+  test('an RS384 assertion checked against the inline JWKS; MedplumClient works with the token', async () => {
+    const { status, body } = await assertionGrant(await assertion(inlineClient.id as string, rsaKey));
+    expect(status, JSON.stringify(body)).toBe(200);
+    const token = body.access_token as string;
     expect(decodeJwt(token)).toMatchObject({
       client_id: inlineClient.id,
       profile: `ClientApplication/${inlineClient.id}`,
     });
+    const medplum = new MedplumClient({ baseUrl, fetch });
+    medplum.setAccessToken(token);
     const bundle = await medplum.search('Patient', { _count: '1' });
     expect(bundle.resourceType).toBe('Bundle');
+  });
+
+  test('MedplumClient.startJwtAssertionLogin sends no scope, which SMART requires: invalid_scope', async () => {
+    const medplum = new MedplumClient({ baseUrl, fetch });
+    await expect(medplum.startJwtAssertionLogin(await assertion(inlineClient.id as string, rsaKey))).rejects.toThrow(
+      /scope/
+    );
   });
 
   test('an ES384 assertion checked against the jwksUri; backend-service token shape', async () => {
@@ -172,7 +146,7 @@ describe('private_key_jwt', () => {
     const fetchedAt = Date.now();
     expect((await assertionGrant(await assertion(uriClient.id as string, ecKey))).status).toBe(200);
     const added = await makeKey('RS384');
-    published = { keys: [ecKey.publicJwk, added.publicJwk] };
+    jwks.published = { keys: [ecKey.publicJwk, added.publicJwk] };
     // Just after a fetch an unknown kid does not refetch (forged kids cannot hammer the client's server)…
     const early = await assertionGrant(await assertion(uriClient.id as string, added));
     expect(early.status).toBe(401);
@@ -193,8 +167,8 @@ describe('private_key_jwt', () => {
     expect(wider).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
     const user = await assertionGrant(await assertion(id, rsaKey), { scope: 'user/*.read' });
     expect(user).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
-    const noScope = await assertionGrant(await assertion(id, rsaKey));
-    expect(noScope.body.scope).toBe('system/*.read');
+    const noScope = await assertionGrant(await assertion(id, rsaKey), { scope: undefined });
+    expect(noScope).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
   });
 
   test('a replayed assertion (same jti) is rejected', async () => {
@@ -286,7 +260,7 @@ describe('private_key_jwt', () => {
     expect(wrongType).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
     const missing = await postToken({
       grant_type: 'client_credentials',
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion_type: JWT_BEARER,
     });
     expect(missing).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
     const both = await assertionGrant(await assertion(inlineClient.id as string, rsaKey), { client_secret: 'x' });
@@ -294,8 +268,10 @@ describe('private_key_jwt', () => {
   });
 
   test('an unreachable jwksUri is invalid_client, not a server error', async () => {
-    const port = await freePort();
-    const offline = await registerClient({ name: 'Offline keys', jwksUri: `http://127.0.0.1:${port}/jwks.json` });
+    const offline = await registerClient({
+      name: 'Offline keys',
+      jwksUri: `http://127.0.0.1:${offlinePort}/jwks.json`,
+    });
     const { status, body } = await assertionGrant(await assertion(offline.id as string, ecKey));
     expect(status).toBe(401);
     expect(body.error).toBe('invalid_client');

@@ -2,8 +2,9 @@ import type { WithId } from '@medplum/core';
 import type { ClientApplication, Extension } from '@medplum/fhirtypes';
 import type { Redis } from 'ioredis';
 import type { JSONWebKeySet, JWK, JWTPayload } from 'jose';
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { PostgresRepository } from '../repository/repository.js';
+import { JwksFetchError, type RemoteKeySets } from './jwks-fetch.js';
 import { OAuthError } from './oauth-error.js';
 
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -22,11 +23,6 @@ export const CLIENT_JWKS_EXTENSION_URL = 'https://tiba.health/fhir/StructureDefi
 const MAX_ASSERTION_LIFETIME_SECONDS = 300;
 /** Tolerated clock difference between the client and this server. */
 const CLOCK_TOLERANCE_SECONDS = 30;
-const JWKS_FETCH_TIMEOUT_MS = 5_000;
-const JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
-/** An unknown `kid` refetches a client's JWKS at most this often, so forged kids cannot hammer its server. */
-export const JWKS_REFETCH_COOLDOWN_MS = 5_000;
-const MAX_CACHED_JWKS_URIS = 1_000;
 
 export interface ClientAssertionContext {
   systemRepo: PostgresRepository;
@@ -35,12 +31,26 @@ export interface ClientAssertionContext {
   /** Remembers used `jti`s until their assertion expires, so an assertion works once. */
   redis: Redis;
   redisKeyPrefix: string;
+  /** Fetches (and caches) the key sets at clients' jwksUris. */
+  remoteKeySets: RemoteKeySets;
+}
+
+/** A client whose assertion verified; its `jti` counts as used only once `recordUse` succeeds. */
+export interface AuthenticatedAssertion {
+  client: WithId<ClientApplication>;
+  /**
+   * Records the `jti` (SET NX until the assertion expires) and fails if it was used before. Call
+   * it after every other check of the request, so that a request refused for another reason (its
+   * scope) does not use up the assertion.
+   */
+  recordUse(): Promise<void>;
 }
 
 /**
  * Authenticates a client by its `private_key_jwt` assertion (RFC 7523 §2.2, SMART Backend
- * Services): checks the algorithm, signature (the client's registered JWKS or JWKS URL),
- * `iss = sub = client_id`, `aud`, `exp`, and that the `jti` was never used before.
+ * Services): checks the algorithm, a `jku` header (only the registered jwksUri), the signature
+ * (the client's registered JWKS or JWKS URL), `iss = sub = client_id`, `aud` and `exp`; the
+ * returned `recordUse` checks that the `jti` was never used before.
  * Every failure is an OAuthError (`invalid_client`, 401), never anything else.
  */
 export async function authenticateClientAssertion(
@@ -48,14 +58,14 @@ export async function authenticateClientAssertion(
   assertionType: string | undefined,
   assertion: string | undefined,
   claimedClientId: string | undefined
-): Promise<WithId<ClientApplication>> {
+): Promise<AuthenticatedAssertion> {
   if (assertionType !== JWT_BEARER_ASSERTION_TYPE) {
     throw new OAuthError(400, 'invalid_request', `Unsupported client_assertion_type: ${assertionType ?? '(missing)'}`);
   }
   if (!assertion) {
     throw new OAuthError(400, 'invalid_request', 'Missing client_assertion');
   }
-  const { alg, clientId } = readUnverified(assertion);
+  const { alg, jku, clientId } = readUnverified(assertion);
   if (!alg || !CLIENT_ASSERTION_ALGORITHMS.includes(alg)) {
     throw invalidClient(`Client assertion must be signed with ${CLIENT_ASSERTION_ALGORITHMS.join(' or ')}`);
   }
@@ -68,9 +78,24 @@ export async function authenticateClientAssertion(
   if (!client || (client.status && client.status !== 'active')) {
     throw invalidClient('Unknown client');
   }
-  const payload = await verifySignatureAndClaims(assertion, client, ctx.tokenUrl);
-  await rememberAssertionId(ctx, client.id, payload);
-  return client;
+  // Keys are only ever taken from what the client registered: a `jku` naming anything else is
+  // an attempt to supply the keys along with the signature.
+  if (jku !== undefined && !sameUrl(jku, client.jwksUri)) {
+    throw invalidClient("Client assertion jku is not the client's registered jwksUri");
+  }
+  const payload = await verifySignatureAndClaims(assertion, client, ctx);
+  return { client, recordUse: () => rememberAssertionId(ctx, client.id, payload) };
+}
+
+function sameUrl(a: unknown, b: string | undefined): boolean {
+  if (typeof a !== 'string' || !b) {
+    return false;
+  }
+  try {
+    return new URL(a).href === new URL(b).href;
+  } catch {
+    return false;
+  }
 }
 
 /** The registered public keys of a client: its inline JWKS extension, else its JWKS URL. */
@@ -110,11 +135,12 @@ export function clientJwksExtension(jwks: JSONWebKeySet): Extension {
   return { url: CLIENT_JWKS_EXTENSION_URL, valueString: JSON.stringify(jwks) };
 }
 
-function readUnverified(assertion: string): { alg?: string; clientId: string } {
+function readUnverified(assertion: string): { alg?: string; jku?: unknown; clientId: string } {
   let alg: string | undefined;
+  let jku: unknown;
   let claims: JWTPayload;
   try {
-    alg = decodeProtectedHeader(assertion).alg;
+    ({ alg, jku } = decodeProtectedHeader(assertion));
     claims = decodeJwt(assertion);
   } catch {
     throw invalidClient('Malformed client assertion');
@@ -122,13 +148,13 @@ function readUnverified(assertion: string): { alg?: string; clientId: string } {
   if (typeof claims.iss !== 'string' || !claims.iss || claims.iss !== claims.sub) {
     throw invalidClient('Client assertion iss and sub must both be the client_id');
   }
-  return { alg, clientId: claims.iss };
+  return { alg, jku, clientId: claims.iss };
 }
 
 async function verifySignatureAndClaims(
   assertion: string,
   client: WithId<ClientApplication>,
-  tokenUrl: string
+  ctx: Pick<ClientAssertionContext, 'tokenUrl' | 'remoteKeySets'>
 ): Promise<JWTPayload> {
   const source = clientKeySource(client);
   if (!source) {
@@ -138,14 +164,14 @@ async function verifySignatureAndClaims(
     algorithms: CLIENT_ASSERTION_ALGORITHMS,
     issuer: client.id,
     subject: client.id,
-    audience: tokenUrl,
+    audience: ctx.tokenUrl,
     requiredClaims: ['exp', 'jti'],
     clockTolerance: CLOCK_TOLERANCE_SECONDS,
   };
   let payload: JWTPayload;
   try {
     if (source instanceof URL) {
-      payload = (await jwtVerify(assertion, remoteKeySet(source), options)).payload;
+      payload = (await jwtVerify(assertion, ctx.remoteKeySets(source), options)).payload;
     } else {
       payload = (await jwtVerify(assertion, createLocalJWKSet(source), options)).payload;
     }
@@ -201,6 +227,9 @@ async function rememberAssertionId(ctx: ClientAssertionContext, clientId: string
 }
 
 function describeVerifyFailure(err: unknown): string {
+  if (err instanceof JwksFetchError) {
+    return err.message;
+  }
   if (err instanceof errors.JWTExpired) {
     return 'Client assertion has expired';
   }
@@ -238,26 +267,6 @@ function describeVerifyFailure(err: unknown): string {
   }
   // fetch failures (refused connection, DNS): the key set is unreachable.
   return "Could not load the client's JWKS";
-}
-
-const remoteKeySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
-
-/** One cached key set per URL, refetched after 10 minutes or when an unknown `kid` arrives (after the cooldown). */
-function remoteKeySet(url: URL): ReturnType<typeof createRemoteJWKSet> {
-  const href = url.href;
-  let keySet = remoteKeySets.get(href);
-  if (!keySet) {
-    if (remoteKeySets.size >= MAX_CACHED_JWKS_URIS) {
-      remoteKeySets.delete(remoteKeySets.keys().next().value as string);
-    }
-    keySet = createRemoteJWKSet(url, {
-      timeoutDuration: JWKS_FETCH_TIMEOUT_MS,
-      cacheMaxAge: JWKS_CACHE_MAX_AGE_MS,
-      cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
-    });
-    remoteKeySets.set(href, keySet);
-  }
-  return keySet;
 }
 
 function parseJwks(text: string): JSONWebKeySet {

@@ -1,5 +1,6 @@
 import type { WithId } from '@medplum/core';
-import type { ClientApplication, Login, ProjectMembership } from '@medplum/fhirtypes';
+import { isResourceType } from '@medplum/core';
+import type { ClientApplication, Login, Project, ProjectMembership, Reference } from '@medplum/fhirtypes';
 import type { Redis } from 'ioredis';
 import { parseResourceScopes, type ResourceScope } from '../access/scopes.js';
 import { type AccessTokenClaims, signAccessToken } from '../auth/access-token.js';
@@ -7,15 +8,17 @@ import type { SigningKeys } from '../auth/keys.js';
 import { secretsEqual } from '../auth/password.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { authenticateClientAssertion } from './client-assertion.js';
+import type { RemoteKeySets } from './jwks-fetch.js';
 import { OAuthError } from './oauth-error.js';
+import { tokenReferences } from './token-references.js';
 
 export interface TokenResponse {
   token_type: 'Bearer';
   access_token: string;
   expires_in: number;
   scope: string;
-  project: { reference: string };
-  profile: { reference: string };
+  project: Reference<Project>;
+  profile: Reference<ClientApplication>;
 }
 
 export interface ClientCredentialsOptions {
@@ -26,6 +29,8 @@ export interface ClientCredentialsOptions {
   /** Replay protection for client assertions (`jti`). */
   redis: Redis;
   redisKeyPrefix?: string;
+  /** Fetches the key sets at clients' jwksUris (through the private-address guard). */
+  remoteKeySets: RemoteKeySets;
 }
 
 /** The client authentication and scope of a token request, as sent (form body or Basic header). */
@@ -45,9 +50,6 @@ export const BACKEND_SERVICE_TOKEN_LIFETIME = 300;
 /** The scope of a client that registered none and requested none: everything its AccessPolicy allows. */
 const DEFAULT_CLIENT_SCOPE = 'system/*.*';
 
-/** Scopes asking for a refresh token: client_credentials never issues one, so they are not granted. */
-const REFRESH_SCOPES = new Set(['offline_access', 'online_access']);
-
 /**
  * The client_credentials grant: a ClientApplication proves who it is with its secret or a
  * `private_key_jwt` assertion (SMART Backend Services) and receives a token acting as its own
@@ -62,6 +64,8 @@ export async function issueClientCredentialsToken(
 ): Promise<TokenResponse> {
   const usesAssertion = request.clientAssertionType !== undefined || request.clientAssertion !== undefined;
   let client: WithId<ClientApplication>;
+  // Called once the request has passed every check: a refused request keeps its assertion usable.
+  let recordAssertionUse = async (): Promise<void> => undefined;
   let lifetime = options.lifetime;
   if (usesAssertion) {
     if (request.clientSecret) {
@@ -71,21 +75,30 @@ export async function issueClientCredentialsToken(
         'Use one client authentication method, not a secret and an assertion'
       );
     }
-    client = await authenticateClientAssertion(
+    const authenticated = await authenticateClientAssertion(
       {
         systemRepo,
         tokenUrl: `${options.issuer}oauth2/token`,
         redis: options.redis,
         redisKeyPrefix: options.redisKeyPrefix ?? '',
+        remoteKeySets: options.remoteKeySets,
       },
       request.clientAssertionType,
       request.clientAssertion,
       request.clientId
     );
+    client = authenticated.client;
+    recordAssertionUse = authenticated.recordUse;
     lifetime = Math.min(lifetime, BACKEND_SERVICE_TOKEN_LIFETIME);
   } else {
     client = await authenticateClientSecret(systemRepo, request.clientId, request.clientSecret);
   }
+  // SMART Backend Services requires `scope`, so an assertion without one is refused (also
+  // MedplumClient.startJwtAssertionLogin's, which sends none: a backend service names what it
+  // wants). A secret client that sends no scope at all keeps Medplum's behaviour
+  // (MedplumClient.startClientLogin, the CLI's client-credentials login and Tiba's scripts send
+  // none): its registered scope, or its whole AccessPolicy. A scope that is sent follows the rule.
+  const scope = grantedClientScope(client, request.scope, usesAssertion);
 
   const memberships = await systemRepo.searchResources<ProjectMembership>({
     resourceType: 'ProjectMembership',
@@ -102,7 +115,7 @@ export async function issueClientCredentialsToken(
   if (!membership || !projectId) {
     throw new OAuthError(400, 'invalid_client', 'Client is not an active member of any project');
   }
-  const scope = grantedClientScope(client, request.scope);
+  await recordAssertionUse();
   const login = await systemRepo.createResource<Login>({
     resourceType: 'Login',
     user: { reference: `ClientApplication/${client.id}` },
@@ -124,13 +137,17 @@ export async function issueClientCredentialsToken(
     project: projectId,
     membership: membership.id,
   };
+  const [accessToken, references] = await Promise.all([
+    signAccessToken(keys, options.issuer, claims, lifetime),
+    tokenReferences(systemRepo, membership, client),
+  ]);
   return {
     token_type: 'Bearer',
-    access_token: await signAccessToken(keys, options.issuer, claims, lifetime),
+    access_token: accessToken,
     expires_in: lifetime,
     scope,
-    project: { reference: `Project/${projectId}` },
-    profile: { reference: claims.profile },
+    project: references.project,
+    profile: references.profile as Reference<ClientApplication>,
   };
 }
 
@@ -154,39 +171,52 @@ async function authenticateClientSecret(
 }
 
 /**
- * The scope a client gets: what it requested (or, when it requested nothing, its registered
- * `defaultScope`), checked against its registered `defaultScope` when it has one. Resource scopes
- * must be `system/` ones (there is no user or patient in this grant).
+ * The scope a client gets. With no `scope` parameter (and none required): its registered
+ * `defaultScope`, else everything its AccessPolicy allows. Otherwise the request's `system/`
+ * resource scopes (https://hl7.org/fhir/smart-app-launch/backend-services.html#scopes), each for a
+ * real resource type and within the registered scope; other words (`openid`, `offline_access`,
+ * unknown ones) grant nothing here and are left out. No resource scope left is `invalid_scope`.
  */
-export function grantedClientScope(client: ClientApplication, requested: string | undefined): string {
+export function grantedClientScope(
+  client: ClientApplication,
+  requested: string | undefined,
+  scopeRequired: boolean
+): string {
   const registered = (client.defaultScope ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean);
-  const tokens = (requested ?? '').split(/\s+/).filter((t) => t && !REFRESH_SCOPES.has(t));
-  if (tokens.length === 0) {
+  if (requested === undefined && !scopeRequired) {
     return registered.length > 0 ? registered.join(' ') : DEFAULT_CLIENT_SCOPE;
   }
   const allowed = parseResourceScopes(registered.join(' '));
   const granted: string[] = [];
-  let grantsResources = false;
-  for (const token of tokens) {
-    if (/^(patient|user|system)\//.test(token)) {
-      grantsResources = true;
-      const scope = parseResourceScopes(token)?.[0];
-      if (!scope) {
-        throw new OAuthError(400, 'invalid_scope', `Malformed scope: ${token}`);
-      }
-      if (scope.context !== 'system') {
-        throw new OAuthError(400, 'invalid_scope', `client_credentials grants system/ scopes only, not ${token}`);
-      }
-      if (allowed && !allowed.some((a) => scopeCovers(a, scope))) {
-        throw new OAuthError(400, 'invalid_scope', `Scope not allowed for this client: ${token}`);
-      }
+  for (const token of (requested ?? '').split(/\s+/)) {
+    if (!/^(patient|user|system)\//.test(token)) {
+      continue;
     }
-    granted.push(token);
+    const scope = parseResourceScopes(token)?.[0];
+    if (!scope) {
+      throw new OAuthError(400, 'invalid_scope', `Malformed scope: ${token}`);
+    }
+    if (scope.context !== 'system') {
+      throw new OAuthError(400, 'invalid_scope', `client_credentials grants system/ scopes only, not ${token}`);
+    }
+    if (scope.resourceType !== '*' && !isResourceType(scope.resourceType)) {
+      throw new OAuthError(400, 'invalid_scope', `Unknown resource type in scope: ${token}`);
+    }
+    if (allowed && !allowed.some((a) => scopeCovers(a, scope))) {
+      throw new OAuthError(400, 'invalid_scope', `Scope not allowed for this client: ${token}`);
+    }
+    if (!granted.includes(token)) {
+      granted.push(token);
+    }
   }
-  if (!grantsResources) {
-    // Only identity scopes (`openid`…): without a resource scope the token would get its whole
-    // policy, so the registered resource scopes still bound it.
-    granted.push(...registered.filter((s) => /^(patient|user|system)\//.test(s)));
+  if (granted.length === 0) {
+    throw new OAuthError(
+      400,
+      'invalid_scope',
+      requested?.trim()
+        ? 'scope must name at least one system/ resource scope, e.g. system/*.rs'
+        : 'scope is required, e.g. system/*.rs'
+    );
   }
   return granted.join(' ');
 }

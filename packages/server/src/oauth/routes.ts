@@ -1,3 +1,4 @@
+import { resolveId } from '@medplum/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { SignInAuditSink } from '../audit/types.js';
@@ -7,6 +8,7 @@ import type { TibaConfig } from '../config.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { exchangeAuthorizationCode, type UserGrantContext } from './authorization-code.js';
 import { issueClientCredentialsToken } from './client-credentials.js';
+import { createRemoteKeySets, JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_BYTES } from './jwks-fetch.js';
 import { OAuthError, oauthErrorBody } from './oauth-error.js';
 import { refreshUserTokens } from './refresh-token.js';
 
@@ -24,6 +26,11 @@ export interface OAuthRoutesOptions {
 /** OAuth2 token endpoint. It takes form-encoded bodies only (RFC 6749 §4.1.3, §4.4.2, §6). */
 export async function oauthRoutes(app: FastifyInstance, options: OAuthRoutesOptions): Promise<void> {
   const { config, keys, systemRepo, redis, audit, loginStatus } = options;
+  const remoteKeySets = createRemoteKeySets({
+    allowedHosts: config.jwksAllowedHosts,
+    timeoutMs: JWKS_FETCH_TIMEOUT_MS,
+    maxBytes: JWKS_MAX_BYTES,
+  });
 
   app.post('/oauth2/token', async (request, reply) => {
     reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
@@ -92,7 +99,13 @@ export async function oauthRoutes(app: FastifyInstance, options: OAuthRoutesOpti
       const token = await issueClientCredentialsToken(
         systemRepo,
         keys,
-        { issuer: config.baseUrl, lifetime: config.accessTokenLifetime, redis, redisKeyPrefix: config.redisKeyPrefix },
+        {
+          issuer: config.baseUrl,
+          lifetime: config.accessTokenLifetime,
+          redis,
+          redisKeyPrefix: config.redisKeyPrefix,
+          remoteKeySets,
+        },
         {
           clientId,
           clientSecret: basic?.secret ?? body.client_secret,
@@ -107,8 +120,8 @@ export async function oauthRoutes(app: FastifyInstance, options: OAuthRoutesOpti
         outcome: 'success',
         method,
         ip: request.ip,
-        clientId: token.profile.reference.split('/')[1],
-        projectId: token.project.reference.split('/')[1],
+        clientId: resolveId(token.profile),
+        projectId: resolveId(token.project),
         who: token.profile.reference,
       });
       return token;

@@ -146,6 +146,28 @@ describe('authorization_code with PKCE', () => {
   });
 });
 
+test('token responses name the project and profile (display) for the Medplum CLI, on every grant', async () => {
+  const project = { reference: `Project/${t.defaultProject.id}`, display: t.defaultProject.name };
+  expect(project.display).toEqual(expect.any(String));
+  const { code, verifier } = await startLogin({ remember: true });
+  const first = await postToken(t.url, { grant_type: 'authorization_code', code, code_verifier: verifier });
+  expect(first.body.project).toEqual(project);
+  expect(first.body.profile).toEqual({ reference: `Practitioner/${user.profile.id}`, display: 'Test User' });
+  const refreshed = await postToken(t.url, { grant_type: 'refresh_token', refresh_token: first.body.refresh_token });
+  expect(refreshed.body.project).toEqual(project);
+  expect(refreshed.body.profile).toEqual({ reference: `Practitioner/${user.profile.id}`, display: 'Test User' });
+
+  const patient = await createTestUser(t.repo, t.defaultProject.id, { profileType: 'Patient' });
+  const medplum = newMedplumClient(t.url);
+  const login = await medplum.startLogin({ email: patient.email, password: patient.password });
+  await medplum.processCode(login.code as string);
+  expect(medplum.getActiveLogin()?.project).toEqual(project);
+  expect(medplum.getActiveLogin()?.profile).toEqual({
+    reference: `Patient/${patient.profile.id}`,
+    display: 'Test User',
+  });
+});
+
 describe('refresh_token', () => {
   test('is issued only when asked for (remember or offline scope)', async () => {
     const without = await signInByHand(t.url, user);

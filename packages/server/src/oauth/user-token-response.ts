@@ -14,6 +14,7 @@ import type { SigningKeys } from '../auth/keys.js';
 import { type IdTokenClaims, signIdToken, signRefreshToken } from '../auth/user-tokens.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { OAuthError } from './oauth-error.js';
+import { tokenReferences } from './token-references.js';
 
 export interface UserTokenOptions {
   issuer: string;
@@ -91,7 +92,7 @@ export async function issueUserTokens(
     auth_time: Math.floor(new Date(login.authTime as string).getTime() / 1000),
     ...(await identityClaims(systemRepo, scope, user, profile)),
   };
-  const [accessToken, idToken, refreshToken] = await Promise.all([
+  const [accessToken, idToken, refreshToken, references] = await Promise.all([
     signAccessToken(keys, options.issuer, accessClaims, options.accessTokenLifetime),
     signIdToken(keys, options.issuer, idClaims, options.accessTokenLifetime),
     refreshSecret
@@ -102,6 +103,7 @@ export async function issueUserTokens(
           options.refreshTokenLifetime
         )
       : undefined,
+    tokenReferences(systemRepo, membership),
   ]);
   return {
     token_type: 'Bearer',
@@ -110,8 +112,8 @@ export async function issueUserTokens(
     access_token: accessToken,
     id_token: idToken,
     refresh_token: refreshToken,
-    project: membership.project,
-    profile: membership.profile,
+    project: references.project,
+    profile: references.profile,
     patient: resolveId({ reference: patient }),
     encounter: resolveId({ reference: encounter }),
   };

@@ -5,10 +5,20 @@ export class TooManyAttemptsError extends Error {
   }
 }
 
-/** Per-account and per-IP sign-in throttling; implemented in login-throttle.ts (Redis). */
+/**
+ * Per-account and per-IP sign-in throttling; implemented in login-throttle.ts (Redis). Every
+ * attempt is counted before its credentials are checked, so parallel guesses cannot all pass a
+ * check made before any of them has failed.
+ */
 export interface SignInThrottle {
-  /** Throws TooManyAttemptsError while the account or the IP is locked out. */
-  assertAllowed(email: string, ip: string): Promise<void>;
-  recordFailure(email: string, ip: string): Promise<void>;
+  /** Counts an attempt; throws TooManyAttemptsError when the account or the IP is now over its limit. */
+  countAttempt(email: string, ip: string): Promise<void>;
+  /**
+   * The attempt's credentials were right but sign-in needs another factor: it no longer counts
+   * against the IP (a clinic behind one address is not locked out by its own users). The account
+   * keeps counting until the last factor succeeds, so a known password cannot reset it.
+   */
+  recordFactorPassed(ip: string): Promise<void>;
+  /** The sign-in succeeded: the account's counter is cleared and the attempt taken off the IP's. */
   recordSuccess(email: string, ip: string): Promise<void>;
 }

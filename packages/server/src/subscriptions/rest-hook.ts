@@ -1,12 +1,10 @@
 import { createHmac } from 'node:crypto';
 import type { LookupAddress } from 'node:dns';
-import { lookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
 import type { Subscription } from '@medplum/fhirtypes';
 import type { DeliveryJob } from '../jobs/queues.js';
-import { isPrivateAddress } from '../net/private-address.cjs';
+import { checkOutboundUrl, pinnedLookup } from '../net/outbound-target.js';
 import { subscriptionSecret } from './extensions.js';
 
 /** HMAC-SHA256 of the body, hex: Medplum's `X-Signature` (verify it with the Subscription's secret). */
@@ -75,9 +73,9 @@ export async function postRestHook(
   options: RestHookOptions
 ): Promise<RestHookOutcome> {
   try {
-    const target = await checkEndpoint(endpoint, options.allowedHosts);
+    const target = await checkOutboundUrl(endpoint, options.allowedHosts, 'REST_HOOK_ALLOWED_HOSTS');
     if ('refused' in target) {
-      return { success: false, detail: target.refused, refused: true };
+      return { success: false, detail: `endpoint not allowed: ${target.refused}`, refused: true };
     }
     const status = await send(target.url, headers, body, options.timeoutMs, target.addresses);
     const success = status >= 200 && status < 300;
@@ -90,49 +88,6 @@ export async function postRestHook(
     const code = (err as { code?: string }).code;
     return { success: false, detail: `Request failed: ${code ?? (err as Error).message}` };
   }
-}
-
-type EndpointTarget = { url: URL; addresses?: LookupAddress[] } | { refused: string };
-
-/**
- * The endpoint's URL and the addresses to connect to, or why it is refused. Allowed hosts are
- * resolved as usual (no addresses); a failed DNS lookup throws (a retryable failure).
- */
-async function checkEndpoint(endpoint: string, allowedHosts: readonly string[]): Promise<EndpointTarget> {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    return { refused: 'endpoint not allowed: not an absolute URL' };
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return { refused: `endpoint not allowed: ${url.protocol} (only http and https)` };
-  }
-  const hostPort = `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`.toLowerCase();
-  if (allowedHosts.includes('*') || allowedHosts.includes(hostPort)) {
-    return { url };
-  }
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  const family = isIP(host);
-  const addresses = family ? [{ address: host, family }] : await lookup(host, { all: true });
-  if (addresses.length === 0 || addresses.some((a) => isPrivateAddress(a.address))) {
-    return {
-      refused: `endpoint not allowed: ${url.hostname} resolves to a private address (REST_HOOK_ALLOWED_HOSTS)`,
-    };
-  }
-  return { url, addresses };
-}
-
-/** Answers every lookup with the addresses already checked. */
-function pinnedLookup(addresses: LookupAddress[]): LookupFunction {
-  return (_hostname, options, callback) => {
-    if (options.all) {
-      (callback as (err: null, addresses: LookupAddress[]) => void)(null, addresses);
-      return;
-    }
-    const chosen = addresses.find((a) => !options.family || a.family === options.family) ?? addresses[0];
-    callback(null, chosen.address, chosen.family);
-  };
 }
 
 /** One POST; resolves with the status once the answer's head is in (its body is discarded). */
