@@ -66,6 +66,9 @@ export function checkBundleEntries(bundle: Record<string, unknown>): void {
         `${at}.resource`
       );
     }
+    if (entry.resource !== undefined && typeof entry.resource.resourceType !== 'string') {
+      throw shapeError(`${at}.resource.resourceType must be a string`, `${at}.resource.resourceType`);
+    }
     checkEntryRequest(entry.request, `${at}.request`);
   });
 }

@@ -1,13 +1,16 @@
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { freePort } from '../test/free-port.js';
 import { startTestServer, type TestServer } from '../test/test-server.js';
 import { type Answer, answerProblems, describeRequest } from './answer-check.js';
 import { type FuzzTargets, type HostileRequest, hostileRequests } from './hostile-requests.js';
+import { sendOverHttp } from './http-sender.js';
 
 /** Fixed, so a failure here fails the same way on every machine; `npm run fuzz` varies it. */
 const SEED = Number(process.env.FUZZ_SEED ?? 20261203);
 const CASES = Number(process.env.FUZZ_CASES ?? 2500);
+const HTTP_CASES = Math.ceil(CASES / 5);
 
 let t: TestServer;
 let db: pg.Pool;
@@ -77,4 +80,23 @@ test(`${CASES} hostile requests: no 5xx, no leaks, OperationOutcomes, nothing wr
   );
   const health = await t.app.inject({ method: 'GET', url: '/healthcheck' });
   expect(health.statusCode).toBe(200);
+}, 120_000);
+
+test(`${HTTP_CASES} hostile requests over keep-alive HTTP: no reset, no timeout, no 5xx`, async () => {
+  const port = await freePort();
+  await t.app.listen({ port, host: '127.0.0.1' });
+  const baseUrl = `http://127.0.0.1:${port}/`;
+  await fc.assert(
+    fc.asyncProperty(hostileRequests(targets), async (request) => {
+      const outcome = await sendOverHttp(baseUrl, request, t.token, 10_000);
+      if ('failure' in outcome) {
+        throw new Error(`transport ${outcome.failure}: ${describeRequest(request)}`);
+      }
+      const problems = 'answer' in outcome ? answerProblems(request, outcome.answer) : [];
+      if (problems.length) {
+        throw new Error(`${problems.join('; ')}: ${describeRequest(request)}`);
+      }
+    }),
+    { seed: SEED + 1, numRuns: HTTP_CASES }
+  );
 }, 120_000);

@@ -119,20 +119,49 @@ const validObservation = (patientId: string) => ({
   effectiveDateTime: '2026-01-01',
 });
 
-/** A valid resource with one element (existing or new, at any depth) replaced by hostile JSON. */
+/** What a confused client puts where a value belongs: the wrong shape of the same value. */
+function confusedValue(original: unknown): fc.Arbitrary<unknown> {
+  return fc.constantFrom(
+    {},
+    [],
+    [original],
+    { value: original },
+    { reference: original },
+    0,
+    -1,
+    '',
+    String(original),
+    true,
+    null
+  );
+}
+
+/** A valid resource with one or two elements (existing or new, at any depth) replaced by hostile JSON. */
 function mutated(base: object): fc.Arbitrary<unknown> {
   const paths = leafPaths(base);
-  return fc
+  const one = fc
     .tuple(
       fc.constantFrom(...paths),
       fc.option(fc.constantFrom(...FHIR_KEYS), { nil: undefined }),
-      fc.oneof(jsonish, deepNesting)
+      fc.integer({ min: 0, max: 2 })
     )
-    .map(([path, extraKey, value]) => {
-      const copy = structuredClone(base) as Record<string, unknown>;
-      setAt(copy, extraKey ? [...path.slice(0, -1), extraKey] : path, value);
-      return copy;
+    .chain(([path, extraKey, kind]) => {
+      const target = extraKey ? [...path.slice(0, -1), extraKey] : path;
+      const value =
+        kind === 0 ? confusedValue(valueAt(base, path)) : kind === 1 ? jsonish : fc.oneof(jsonish, deepNesting);
+      return value.map((v) => [target, v] as const);
     });
+  return fc.array(one, { minLength: 1, maxLength: 2 }).map((changes) => {
+    const copy = structuredClone(base) as Record<string, unknown>;
+    for (const [path, value] of changes) {
+      setAt(copy, [...path], value);
+    }
+    return copy;
+  });
+}
+
+function valueAt(value: unknown, path: (string | number)[]): unknown {
+  return path.reduce<unknown>((node, key) => (node as Record<string | number, unknown> | undefined)?.[key], value);
 }
 
 /** Objects or arrays nested far deeper than any resource (the body is built as text: no recursion). */
@@ -214,18 +243,79 @@ function bundleOf(targets: FuzzTargets): fc.Arbitrary<unknown> {
   });
 }
 
+/** Resources of the clinic's own programmes, with many element kinds to break. */
+const CLINICAL = [
+  {
+    resourceType: 'MedicationRequest',
+    status: 'active',
+    intent: 'order',
+    medicationCodeableConcept: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1721612' }] },
+    subject: { reference: 'Patient/1' },
+    dosageInstruction: [
+      {
+        timing: { repeat: { frequency: 1, period: 1, periodUnit: 'd' } },
+        doseAndRate: [{ doseQuantity: { value: 1 } }],
+      },
+    ],
+    dispenseRequest: { expectedSupplyDuration: { value: 30, unit: 'd' }, numberOfRepeatsAllowed: 5 },
+  },
+  {
+    resourceType: 'Appointment',
+    status: 'booked',
+    start: '2026-12-04T09:00:00+03:00',
+    end: '2026-12-04T09:30:00+03:00',
+    participant: [{ actor: { reference: 'Patient/1' }, status: 'accepted' }],
+    serviceType: [{ text: 'HBV review' }],
+  },
+  {
+    resourceType: 'Communication',
+    status: 'completed',
+    medium: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationMode', code: 'SMSWRIT' }] }],
+    payload: [{ contentString: 'Habari' }],
+    sent: '2026-12-03T08:00:00Z',
+    identifier: [{ system: 'https://www.twilio.com/docs/sms', value: 'SM1' }],
+  },
+  {
+    resourceType: 'Questionnaire',
+    status: 'active',
+    item: [
+      {
+        linkId: '1',
+        type: 'group',
+        item: [{ linkId: '1.1', type: 'choice', answerOption: [{ valueCoding: { code: 'a' } }] }],
+      },
+    ],
+  },
+  {
+    resourceType: 'Observation',
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] },
+    component: [
+      {
+        code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] },
+        valueQuantity: { value: 120, unit: 'mm[Hg]' },
+      },
+    ],
+    effectivePeriod: { start: '2026-01-01', end: '2026-01-02' },
+    extension: [{ url: 'http://example.org/x', valueString: 'x' }],
+    _status: { extension: [{ url: 'http://example.org/y', valueBoolean: true }] },
+  },
+];
+
 /** Writes (create, update, patch, operations, transactions) with hostile bodies and content types. */
 export function hostileWrites(targets: FuzzTargets): fc.Arbitrary<HostileRequest> {
   const { patientId, observationId } = targets;
   const resource = fc.oneof(
     mutated(validPatient()),
     mutated(validObservation(patientId)),
+    ...CLINICAL.map(mutated),
     jsonish,
     fc.constant(validPatient())
   );
   const target = fc.constantFrom(
     { method: 'POST', url: '/fhir/R4/Patient' },
     { method: 'POST', url: '/fhir/R4/Observation' },
+    ...CLINICAL.map((r) => ({ method: 'POST', url: `/fhir/R4/${r.resourceType}` })),
     { method: 'PUT', url: `/fhir/R4/Patient/${patientId}` },
     { method: 'PUT', url: `/fhir/R4/Observation/${observationId}` },
     { method: 'PUT', url: '/fhir/R4/Patient?identifier=http://example.org|1' },
@@ -254,7 +344,33 @@ export function hostileWrites(targets: FuzzTargets): fc.Arbitrary<HostileRequest
     }),
     { maxLength: 3 }
   );
+  // Each base resource broken and sent where its own type goes: past the resourceType check, deep into
+  // validation, indexing and the transaction processor.
+  const matched = fc.constantFrom<object>(validPatient(), validObservation(patientId), ...CLINICAL).chain((base) =>
+    fc.tuple(mutated(base), fc.constantFrom('create', 'transaction', 'batch', 'validate')).map(([body, how]) => {
+      const type = (base as { resourceType: string }).resourceType;
+      const headers = { 'content-type': 'application/fhir+json' };
+      if (how === 'create' || how === 'validate') {
+        const url = `/fhir/R4/${type}${how === 'validate' ? '/$validate' : ''}`;
+        return { method: 'POST' as const, url, headers, body: toJsonText(body) };
+      }
+      const entry = [
+        {
+          fullUrl: 'urn:uuid:0c3e7e0a-3c1b-4a8e-9a41-6e0c5a1f7b2d',
+          resource: body,
+          request: { method: 'POST', url: type },
+        },
+      ];
+      return {
+        method: 'POST' as const,
+        url: '/fhir/R4/',
+        headers,
+        body: toJsonText({ resourceType: 'Bundle', type: how, entry }),
+      };
+    })
+  );
   return fc.oneof(
+    { arbitrary: matched, weight: 3 },
     fc.tuple(target, fc.oneof(resource, bundleOf(targets), patch), contentType).map(([t, body, type]) => ({
       ...t,
       headers: { 'content-type': type },

@@ -2,6 +2,7 @@ import { createOperationOutcomeIssue, OperationOutcomeError, validateResource } 
 import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { getRegisteredProfile } from '../definitions.js';
 import { resolveChoicePath, valueAtPath } from './element-path.js';
+import { elementShapeIssues } from './element-shape.js';
 import { describeExpectedValue, validateAgainstProfile } from './profile-schemas.js';
 import type { CollectedTokens } from './required-bindings.js';
 import { checkRequiredBindings } from './required-bindings.js';
@@ -32,6 +33,10 @@ export function validateFhirResource(resource: Resource, options?: ValidateOptio
 
 /** Every issue (errors and warnings) found by `validateFhirResource`, without throwing. */
 export function collectValidationIssues(resource: Resource, options?: ValidateOptions): OperationOutcomeIssue[] {
+  const shape = elementShapeIssues(resource);
+  if (shape.length) {
+    return shape;
+  }
   const issues = runValidator(resource, undefined);
   if (issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) {
     // Structurally broken (meta.profile not a list of strings, say): profiles could not be read safely.
