@@ -1,5 +1,6 @@
 # Tiba API server image. Used by docker-compose.yml; also works alone:
-#   docker build -t tiba . && docker run -p 8103:8103 -e DATABASE_URL=... -e REDIS_URL=... tiba
+#   docker build -t tiba . && docker run -p 8103:8103 -e DATABASE_URL=... -e REDIS_URL=... -e ADMIN_PASSWORD=... tiba
+# (with the default ADMIN_PASSWORD the server listens on the container's 127.0.0.1 only, unless HOST is set).
 
 # --- build: install everything, compile, then drop dev dependencies ---------------------------
 FROM node:24-slim AS build
@@ -31,5 +32,5 @@ COPY fhir-profiles fhir-profiles
 USER node
 EXPOSE 8103
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=5 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8103)+'/healthcheck').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8103)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "packages/server/dist/main.js"]

@@ -159,12 +159,12 @@ function startServer(env) {
   return { child, exited };
 }
 
-/** Prints one line once /healthcheck answers, so the user knows where to go; resolves to whether it did. */
-async function announceWhenHealthy(port, baseUrl, serverChild) {
+/** Prints one line once /readyz answers 200 (everything built), so the user knows where to go; resolves to whether it did. */
+async function announceWhenReady(port, baseUrl, serverChild) {
   const deadline = Date.now() + 180_000;
   while (Date.now() < deadline && serverChild.exitCode === null && !stopping) {
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthcheck`, { signal: AbortSignal.timeout(2000) });
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
       if (res.ok) {
         log(`ready: ${baseUrl} (FHIR API at ${new URL('fhir/R4', baseUrl)}); Ctrl-C stops it`);
         return true;
@@ -312,7 +312,7 @@ async function main() {
   const baseUrl = env.BASE_URL || `http://localhost:${port}/`;
   log(`starting the server: node ${path.relative(ROOT, SERVER_MAIN)}`);
   const server = startServer(env);
-  void announceWhenHealthy(port, baseUrl, server.child).then((healthy) => healthy && deployBots(port, adminClient));
+  void announceWhenReady(port, baseUrl, server.child).then((healthy) => healthy && deployBots(port, adminClient));
   const code = await server.exited;
   if (!stopping) {
     log(`the server exited with code ${code}`);

@@ -166,11 +166,7 @@ export function runMarkdown(info) {
     lines.push(`**Flagged: ${note}.**`, '');
   }
   lines.push(
-    `- Machine: ${machine.model}, ${machine.cores} cores, ${machine.memory} RAM, ${machine.kernel}; server, PostgreSQL, Redis and load generator share it`,
-    `- Software: Node ${process.version}, PostgreSQL ${info.postgres}`,
-    `- Background load just before the run: ${info.background.toFixed(2)} of ${machine.cores} cores busy${info.background > 0.25 ? ' (**the machine was not idle: figures are low**)' : ''}`,
-    `- Command: \`${info.command}\` (${info.options})`,
-    `- Server start on an empty database (migrate, load definitions) until healthy: ${info.startSeconds.toFixed(1)} s`,
+    ...runContext(info),
     `- Data: ${int(info.created)} patients created by the create phase; searches return ${info.matches}`,
     `- Ingest: ${ingest.bundles} bundles from ${info.bundleSource}, ${int(ingest.count)} resources in ${ingest.seconds.toFixed(1)} s with ${info.workers} workers; p50/p99 are per bundle`,
     '',
@@ -198,7 +194,28 @@ export function runMarkdown(info) {
   if (info.subscriptionsMarkdown) {
     lines.push(info.subscriptionsMarkdown);
   }
+  if (info.restartMarkdown) {
+    lines.push(info.restartMarkdown);
+  }
   return lines.join('\n');
+}
+
+/** Machine, software, load and command of a run: the first lines of its entry. */
+function runContext(info) {
+  const { machine } = info;
+  return [
+    `- Machine: ${machine.model}, ${machine.cores} cores, ${machine.memory} RAM, ${machine.kernel}; server, PostgreSQL, Redis and load generator share it`,
+    `- Software: Node ${process.version}, PostgreSQL ${info.postgres}`,
+    `- Background load just before the run: ${info.background.toFixed(2)} of ${machine.cores} cores busy${info.background > 0.25 ? ' (**the machine was not idle: figures are low**)' : ''}`,
+    `- Command: \`${info.command}\`${info.options ? ` (${info.options})` : ''}`,
+    `- Server start on an empty database (migrate, load definitions, build the GraphQL schema) until ready: ${info.startSeconds.toFixed(1)} s`,
+  ];
+}
+
+/** The entry of a \`BENCH_ONLY=restart\` run: its context and the restart table. */
+export function restartRunMarkdown(info) {
+  const title = `### ${info.date.toISOString().slice(0, 16).replace('T', ' ')} UTC · ${info.commit} (restart to ready only)`;
+  return [title, '', ...runContext(info), '', info.restartMarkdown].join('\n');
 }
 
 const TEMPLATE = `# Benchmarks

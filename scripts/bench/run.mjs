@@ -5,10 +5,11 @@
 //
 // Environment: BENCH_DATABASE_SERVER (postgres://postgres@127.0.0.1:5432), REDIS_URL
 // (redis://127.0.0.1:6379), BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (16),
-// BENCH_START_TIMEOUT (180 s to become healthy), BENCH_TIMEOUT (1200 s for the whole run),
+// BENCH_START_TIMEOUT (180 s to become ready), BENCH_TIMEOUT (1200 s for the whole run),
 // BENCH_WAIT_IDLE (0: seconds to wait for a busy machine to calm down before starting),
 // BENCH_NO_DOC=1 to leave docs/benchmarks.md alone, BENCH_AUDIT_COMPARE=0 to skip the audit-off
-// server (audit.mjs), BENCH_SUBSCRIPTIONS=0 to skip the subscriptions and bots (subscriptions.mjs).
+// server (audit.mjs), BENCH_SUBSCRIPTIONS=0 to skip the subscriptions and bots (subscriptions.mjs),
+// BENCH_RESTARTS (3 starts for restart-to-ready, restart.mjs), BENCH_ONLY=restart for that phase alone.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
@@ -38,7 +39,8 @@ import {
 } from './load.mjs';
 import { makePatient } from './patients.mjs';
 import { pgbenchCeilings } from './pgbench.mjs';
-import { appendToDoc, gitCommit, machineInfo, resultsTable, runMarkdown } from './report.mjs';
+import { appendToDoc, gitCommit, machineInfo, restartRunMarkdown, resultsTable, runMarkdown } from './report.mjs';
+import { RESTARTS, restartBench, restartMarkdown } from './restart.mjs';
 import {
   createDatabase,
   databaseUrl,
@@ -49,7 +51,7 @@ import {
   spawnServer,
   stopServer,
   tail,
-  waitHealthy,
+  waitReady,
 } from './server.mjs';
 import { SUBSCRIPTIONS_ENABLED, subscriptionsBench, subscriptionsMarkdown } from './subscriptions.mjs';
 
@@ -65,6 +67,7 @@ const REDIS_URL = env.REDIS_URL || 'redis://127.0.0.1:6379';
 const runTag = randomBytes(4).toString('hex');
 const dbName = `tiba_bench_${runTag}`;
 const logFile = path.join(os.tmpdir(), `tiba-bench-${runTag}.log`);
+const restartLog = logFile.replace(/\.log$/, '-restart.log');
 const say = (message) => console.error(`bench: ${message}`);
 
 let server = null;
@@ -148,12 +151,17 @@ async function main() {
   };
   server = spawnServer({ root: ROOT, port, logFile, env: serverEnv });
   try {
-    await waitHealthy(server, port, num('BENCH_START_TIMEOUT', 180) * 1000);
+    await waitReady(server, port, num('BENCH_START_TIMEOUT', 180) * 1000);
   } catch (err) {
     throw new Error(`${err.message}; last lines of ${logFile}:\n${tail(logFile)}`);
   }
   const startSeconds = (performance.now() - started) / 1000;
-  say(`server healthy on ${origin} after ${startSeconds.toFixed(1)} s`);
+  say(`server ready on ${origin} after ${startSeconds.toFixed(1)} s`);
+  if (env.BENCH_ONLY === 'restart') {
+    await stopServer(server);
+    await restartOnly({ serverEnv, postgres, background, startSeconds });
+    return;
+  }
   const token = await getToken(`${origin}/`, clientId, clientSecret);
 
   // One create by hand first, so a broken server fails here with its answer, not after 10 s of 4xx.
@@ -181,7 +189,7 @@ async function main() {
       env: { ...serverEnv, BASE_URL: `${twinOrigin}/`, AUDIT_ENABLED: 'false' },
     });
     try {
-      await waitHealthy(unauditedServer, twinPort, num('BENCH_START_TIMEOUT', 180) * 1000);
+      await waitReady(unauditedServer, twinPort, num('BENCH_START_TIMEOUT', 180) * 1000);
     } catch (err) {
       throw new Error(`audit-off server: ${err.message}; last lines of ${twinLog}:\n${tail(twinLog)}`);
     }
@@ -194,7 +202,7 @@ async function main() {
       created: [],
       log: twinLog,
     };
-    say(`audit-off server healthy on ${twinOrigin}`);
+    say(`audit-off server ready on ${twinOrigin}`);
   }
 
   stats = await openStats(databaseUrl(DB_SERVER, dbName));
@@ -299,6 +307,8 @@ async function main() {
   stats = null;
   say('stopping the server for the raw PostgreSQL ceiling');
   await stopServer(server);
+  say(`Restart to ready: ${RESTARTS} starts on this database`);
+  const restarts = await restartBench({ root: ROOT, env: serverEnv, logFile: restartLog, say });
   say(`pgbench: insert then select, ${SECONDS} s each, ${CONNECTIONS} clients, prepared`);
   const raw = await pgbenchCeilings({
     dbUrl: databaseUrl(DB_SERVER, dbName),
@@ -337,6 +347,7 @@ async function main() {
     auditMarkdown,
     accessMarkdown: accessCostMarkdown(results, patientResults),
     subscriptionsMarkdown: subscriptionsMarkdown(subscriptions),
+    restartMarkdown: restartMarkdown(restarts),
   };
   console.log(`\n${resultsTable(results, raw)}\n`);
   if (auditMarkdown) {
@@ -346,6 +357,7 @@ async function main() {
   if (info.subscriptionsMarkdown) {
     console.log(`${info.subscriptionsMarkdown}\n`);
   }
+  console.log(`${info.restartMarkdown}\n`);
   if (env.BENCH_NO_DOC !== '1') {
     appendToDoc(path.join(ROOT, 'docs', 'benchmarks.md'), runMarkdown(info));
     say('added this run to docs/benchmarks.md');
@@ -362,6 +374,27 @@ async function main() {
   }
 }
 
+/** BENCH_ONLY=restart: the restart-to-ready phase alone, on the database the first server prepared. */
+async function restartOnly({ serverEnv, postgres, background, startSeconds }) {
+  say(`Restart to ready: ${RESTARTS} starts on this database`);
+  const restarts = await restartBench({ root: ROOT, env: serverEnv, logFile: restartLog, say });
+  const info = {
+    date: new Date(),
+    commit: gitCommit(ROOT),
+    machine: machineInfo(),
+    postgres,
+    background,
+    command: 'BENCH_ONLY=restart npm run bench',
+    startSeconds,
+    restartMarkdown: restartMarkdown(restarts),
+  };
+  console.log(`\n${info.restartMarkdown}`);
+  if (env.BENCH_NO_DOC !== '1') {
+    appendToDoc(path.join(ROOT, 'docs', 'benchmarks.md'), restartRunMarkdown(info));
+    say('added this run to docs/benchmarks.md');
+  }
+}
+
 try {
   await main();
 } catch (err) {
@@ -372,6 +405,7 @@ try {
   if (!process.exitCode) {
     rmSync(logFile, { force: true });
     rmSync(logFile.replace(/\.log$/, '-audit-off.log'), { force: true });
+    rmSync(restartLog, { force: true });
   }
   clearTimeout(watchdog);
 }

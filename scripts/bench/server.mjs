@@ -66,8 +66,12 @@ export function spawnServer({ root, env, port, logFile }) {
   return child;
 }
 
-/** Resolves once GET /healthcheck answers 200; rejects when the process exits or time runs out. */
-export async function waitHealthy(child, port, timeoutMs) {
+/**
+ * Resolves once GET /readyz answers 200 (PostgreSQL, Redis, definitions and the GraphQL schema
+ * ready: no phase shares the machine with the schema build); rejects when the process exits or
+ * time runs out.
+ */
+export async function waitReady(child, port, timeoutMs) {
   let gone = null;
   child.exited.then((how) => {
     gone = how;
@@ -75,10 +79,10 @@ export async function waitHealthy(child, port, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (gone) {
-      throw new Error(`server exited (code ${gone.code}, signal ${gone.signal}) before it was healthy`);
+      throw new Error(`server exited (code ${gone.code}, signal ${gone.signal}) before it was ready`);
     }
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthcheck`, { signal: AbortSignal.timeout(2000) });
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
       await res.arrayBuffer();
       if (res.status === 200) {
         return;
@@ -88,7 +92,7 @@ export async function waitHealthy(child, port, timeoutMs) {
     }
     await sleep(500);
   }
-  throw new Error(`server not healthy within ${timeoutMs / 1000} s`);
+  throw new Error(`server not ready within ${timeoutMs / 1000} s`);
 }
 
 /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */

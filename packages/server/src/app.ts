@@ -19,9 +19,12 @@ import { botRoutes } from './bots/routes.js';
 import type { TibaConfig } from './config.js';
 import { toOperationOutcome } from './errors.js';
 import { buildCapabilityStatement } from './fhir/capability-statement.js';
+import { fhirDefinitionsLoaded } from './fhir/definitions.js';
+import { sharedGraphqlThread } from './fhir/graphql/graphql-thread.js';
 import { sendOutcome } from './fhir/response.js';
-import { createFhirRouter, warmUpGraphql } from './fhir/router.js';
+import { createFhirRouter } from './fhir/router.js';
 import { fhirRoutes } from './fhir/routes.js';
+import { healthRoutes } from './infra/health.js';
 import { registerMetrics } from './infra/metrics.js';
 import type { Pool } from './infra/postgres.js';
 import { startBackgroundWork } from './jobs/background.js';
@@ -42,7 +45,7 @@ export interface AppDeps {
   redis: Redis;
   keys: SigningKeys;
   logger: FastifyBaseLogger;
-  /** Build expensive caches (the GraphQL schema) in the background once ready. */
+  /** Build expensive caches (the GraphQL schema, in its worker thread) at once; /readyz waits for them. */
   warmUp?: boolean;
 }
 
@@ -116,19 +119,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const metrics = registerMetrics(app, pool);
   await registerRateLimits(app, redis, config);
 
-  app.get('/healthcheck', async (_request, reply) => {
-    const [postgres, redisOk] = await Promise.all([
-      pool.query('SELECT 1').then(
-        () => true,
-        () => false
-      ),
-      redis.ping().then(
-        (pong) => pong === 'PONG',
-        () => false
-      ),
-    ]);
-    const ok = postgres && redisOk;
-    return reply.code(ok ? 200 : 503).send({ ok, postgres, redis: redisOk });
+  const graphql = sharedGraphqlThread();
+  app.addHook('onClose', graphql.hold());
+  if (deps.warmUp) {
+    graphql.start().then(
+      (ms) => app.log.info({ ms }, 'GraphQL schema built (worker thread)'),
+      // Not when it was stopped on purpose (a close during the build).
+      (err) => graphql.state === 'failed' && app.log.error({ err }, 'Could not build the GraphQL schema')
+    );
+  }
+  await app.register(healthRoutes, {
+    pool,
+    redis,
+    startup: {
+      definitions: () => fhirDefinitionsLoaded() || 'not loaded',
+      // Without warm-up the schema is built on the first $graphql request, in the worker.
+      ...(deps.warmUp ? { graphql: () => graphql.state === 'ready' || graphql.state } : {}),
+    },
   });
 
   const issuer = config.baseUrl;
@@ -171,14 +178,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     (capabilityStatement ??= buildCapabilityStatement({ baseUrl: config.baseUrl, version: SERVER_VERSION }));
   const router = createFhirRouter((err) => app.log.error({ err }, 'FHIR handler failed'), {
     systemRepo: repositories.system('give bots their memberships'),
+    graphql,
   });
-  if (deps.warmUp) {
-    app.addHook('onReady', async () => {
-      setImmediate(
-        () => void warmUpGraphql(router, repositories.system('warm up the GraphQL schema')).catch(() => undefined)
-      );
-    });
-  }
   registerFhirAudit(app, audit);
   await app.register(fhirRoutes, {
     baseUrl: config.baseUrl,

