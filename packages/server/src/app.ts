@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import formBody from '@fastify/formbody';
-import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
+import { notFound } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -24,6 +24,10 @@ import { sharedGraphqlThread } from './fhir/graphql/graphql-thread.js';
 import { sendOutcome } from './fhir/response.js';
 import { createFhirRouter } from './fhir/router.js';
 import { fhirRoutes } from './fhir/routes.js';
+import { createClientErrorHandler } from './http/client-errors.js';
+import { registerJsonBodyParsers } from './http/json-body.js';
+import { answeredBeforeBody } from './http/lingering-close.js';
+import { registerUrlLimit } from './http/url-limit.js';
 import { healthRoutes } from './infra/health.js';
 import { registerMetrics } from './infra/metrics.js';
 import type { Pool } from './infra/postgres.js';
@@ -52,13 +56,6 @@ export interface AppDeps {
 /** @tiba/server's version, from its package.json (the same path from src/ and dist/). */
 const SERVER_VERSION: string = createRequire(import.meta.url)('../package.json').version;
 
-const JSON_TYPES = [
-  'application/json',
-  'application/fhir+json',
-  'application/json-patch+json',
-  'application/scim+json',
-];
-
 /** Builds the HTTP application: each capability registered in order, by hand. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, pool, redis, keys } = deps;
@@ -80,6 +77,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const { status, outcome } = toOperationOutcome(err);
       void sendOutcome(reply, status, outcome);
     },
+    clientErrorHandler: createClientErrorHandler(deps.logger),
   });
   // While stopping, answers close their connection: keep-alive sockets would hold close() open.
   let closing = false;
@@ -91,7 +89,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (closing) {
       reply.header('Connection', 'close');
     }
+    if (!request.raw.complete && request.raw.socket) {
+      answeredBeforeBody(request, reply, config.maxBodyBytes);
+    }
   });
+  registerUrlLimit(app, config.maxUrlLength);
 
   // Set before any plugin is registered: plugins inherit the handler they see at registration.
   app.setErrorHandler((err, _request, reply) => {
@@ -112,7 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       'request'
     );
   });
-  registerBodyParsers(app);
+  registerJsonBodyParsers(app, config.maxJsonDepth);
   await app.register(formBody);
   // Before the routes: preflight requests are answered before authentication.
   await registerApiCors(app, { origins: config.corsOrigins });
@@ -179,6 +181,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const router = createFhirRouter((err) => app.log.error({ err }, 'FHIR handler failed'), {
     systemRepo: repositories.system('give bots their memberships'),
     graphql,
+    searchLimits: config.searchLimits,
   });
   registerFhirAudit(app, audit);
   await app.register(fhirRoutes, {
@@ -217,21 +220,4 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app.addHook('preClose', () => background.close());
   }
   return app;
-}
-
-/** JSON bodies are parsed here so that malformed JSON is a 400 OperationOutcome; anything else stays raw bytes. */
-function registerBodyParsers(app: FastifyInstance): void {
-  app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, (_request, body, done) => {
-    if (body === '') {
-      done(null, undefined);
-      return;
-    }
-    try {
-      done(null, JSON.parse(body as string));
-    } catch (err) {
-      done(new OperationOutcomeError(badRequest(`Invalid JSON: ${(err as Error).message}`)), undefined);
-    }
-  });
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 }

@@ -16,6 +16,14 @@ export interface TibaConfig {
   redisUrl: string;
   /** Largest accepted request body, in bytes; larger bodies get 413. */
   maxBodyBytes: number;
+  /** Deepest nesting of objects and arrays accepted in a JSON body; deeper bodies get 400. */
+  maxJsonDepth: number;
+  /** Longest accepted request URL (path and query), in bytes; longer ones get 400. */
+  maxUrlLength: number;
+  /** Limits on what one search may ask for (each over-limit search gets 400). */
+  searchLimits: SearchLimits;
+  /** Any single SQL statement of the server is cancelled after this long (ms; 0 = never). */
+  statementTimeoutMs: number;
   databasePoolSize: number;
   adminEmail: string;
   adminPassword: string;
@@ -89,6 +97,22 @@ export interface TibaConfig {
   jwksAllowedHosts: readonly string[];
 }
 
+/** Bounds on the cost of one search request; see the README's configuration table. */
+export interface SearchLimits {
+  /** Query parameters in one search, repeats counted. */
+  maxParameters: number;
+  /** Comma-separated (OR-ed) values in one parameter. */
+  maxValuesPerParameter: number;
+  /** Keys in `_sort`. */
+  maxSortKeys: number;
+  /** Comparisons in one `_filter` expression. */
+  maxFilterClauses: number;
+  /** Links in a chained parameter (`subject:Patient.organization.name` has 2), `_has` levels included. */
+  maxChainDepth: number;
+  /** `_include` and `_revinclude` parameters together. */
+  maxIncludes: number;
+}
+
 export const DEFAULT_ADMIN_PASSWORD = 'medplum_admin';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaConfig> {
@@ -104,6 +128,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
     databaseUrl: env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tiba',
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     maxBodyBytes: toInt(env.MAX_BODY_BYTES, 16 * 1024 * 1024, 'MAX_BODY_BYTES'),
+    maxJsonDepth: toInt(env.MAX_JSON_DEPTH, 100, 'MAX_JSON_DEPTH') || 100,
+    maxUrlLength: toInt(env.MAX_URL_LENGTH, 8192, 'MAX_URL_LENGTH') || 8192,
+    searchLimits: Object.freeze({
+      maxParameters: toInt(env.SEARCH_MAX_PARAMETERS, 100, 'SEARCH_MAX_PARAMETERS') || 100,
+      maxValuesPerParameter: toInt(env.SEARCH_MAX_VALUES, 1000, 'SEARCH_MAX_VALUES') || 1000,
+      maxSortKeys: toInt(env.SEARCH_MAX_SORT_KEYS, 8, 'SEARCH_MAX_SORT_KEYS') || 8,
+      maxFilterClauses: toInt(env.SEARCH_MAX_FILTER_CLAUSES, 32, 'SEARCH_MAX_FILTER_CLAUSES') || 32,
+      maxChainDepth: toInt(env.SEARCH_MAX_CHAIN_DEPTH, 4, 'SEARCH_MAX_CHAIN_DEPTH') || 4,
+      maxIncludes: toInt(env.SEARCH_MAX_INCLUDES, 10, 'SEARCH_MAX_INCLUDES') || 10,
+    }),
+    statementTimeoutMs: toInt(env.DATABASE_STATEMENT_TIMEOUT_MS, 15_000, 'DATABASE_STATEMENT_TIMEOUT_MS'),
     databasePoolSize: toInt(env.DATABASE_POOL_SIZE, 20, 'DATABASE_POOL_SIZE'),
     adminEmail: env.ADMIN_EMAIL ?? 'admin@example.com',
     adminPassword: env.ADMIN_PASSWORD ?? DEFAULT_ADMIN_PASSWORD,

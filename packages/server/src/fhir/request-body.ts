@@ -34,6 +34,9 @@ export function checkRequestBody(request: FhirRequest, interaction: string | und
   if (!isObject(body)) {
     throw shapeError(`The request body must be a JSON object, not ${describe(body)}`);
   }
+  if (body.resourceType !== undefined && typeof body.resourceType !== 'string') {
+    throw shapeError('resourceType must be a string', 'resourceType');
+  }
   if (
     interaction === 'batch' &&
     body.resourceType === 'Bundle' &&

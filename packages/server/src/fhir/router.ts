@@ -4,12 +4,14 @@ import { FhirRouter } from '@medplum/fhir-router';
 import type { Resource } from '@medplum/fhirtypes';
 import { withBotMemberships } from '../bots/bot-membership.js';
 import { registerDeployOperation } from '../bots/deploy.js';
+import type { SearchLimits } from '../config.js';
 import { isRetryableDatabaseError, toOperationOutcome } from '../errors.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { parseSearchQuery } from '../repository/search/execute.js';
 import { registerCompartmentSearch } from './compartment-search.js';
 import { type GraphqlThread, graphqlInThread } from './graphql/graphql-thread.js';
 import { registerExpandOperation } from './operations/expand.js';
+import { registerExportPlaceholder } from './operations/export.js';
 import { registerValidateOperation } from './operations/validate.js';
 import { withResolvedConditionals } from './transaction-conditionals.js';
 
@@ -19,16 +21,17 @@ import { withResolvedConditionals } from './transaction-conditionals.js';
  */
 export function createFhirRouter(
   onServerError: (err: unknown) => void,
-  options: { systemRepo?: PostgresRepository; graphql?: GraphqlThread } = {}
+  options: { systemRepo?: PostgresRepository; searchLimits?: Readonly<SearchLimits>; graphql?: GraphqlThread } = {}
 ): FhirRouter {
   const router = new FhirRouter();
-  useTibaSearchParsing(router);
+  useTibaSearchParsing(router, options.searchLimits);
   answerCreatingUpdatesWith201(router);
   router.add('GET', '_history', historyHandler, 'history-system');
   router.add('GET', ':resourceType/_history', historyHandler, 'history-type');
   registerValidateOperation(router);
   registerExpandOperation(router);
-  registerCompartmentSearch(router);
+  registerExportPlaceholder(router);
+  registerCompartmentSearch(router, options.searchLimits);
   registerDeployOperation(router);
   if (options.systemRepo) {
     // Bots written through the API get their own membership (bots/bot-membership.ts).
@@ -99,16 +102,16 @@ function resolveTransactionConditionals(router: FhirRouter): void {
  * the table (so batch entries reach them too) but parse with Tiba's parser, which handles
  * composites and reports bad input as 400.
  */
-function useTibaSearchParsing(router: FhirRouter): void {
+function useTibaSearchParsing(router: FhirRouter, limits: Readonly<SearchLimits> | undefined): void {
   for (const route of router.router.routes) {
     if (route.data?.interaction !== 'search-type' && route.data?.interaction !== 'search-system') {
       continue;
     }
     const fromBody = route.method === 'POST';
     const handler: FhirRouteHandler = async (req, repo) => {
-      const query = fromBody ? (req.body as Record<string, string | string[]>) : req.query;
+      const query = fromBody ? searchParamsOf(req.body) : req.query;
       const resourceType = req.params.resourceType ?? 'MultipleTypes';
-      const searchRequest = parseSearchQuery(resourceType, query ?? {});
+      const searchRequest = parseSearchQuery(resourceType, query ?? {}, limits);
       if (resourceType === 'MultipleTypes' && !searchRequest.types?.length) {
         return [badRequest('System search needs _type')];
       }
@@ -116,6 +119,25 @@ function useTibaSearchParsing(router: FhirRouter): void {
     };
     route.handler = handler;
   }
+}
+
+/** The body of `POST [type]/_search`: parameters as form fields, each a string or a list of strings. */
+function searchParamsOf(body: unknown): Record<string, string | string[]> {
+  if (body === undefined) {
+    return {};
+  }
+  const isText = (v: unknown) => typeof v === 'string';
+  if (
+    typeof body !== 'object' ||
+    body === null ||
+    Array.isArray(body) ||
+    !Object.values(body).every((v) => isText(v) || (Array.isArray(v) && v.every(isText)))
+  ) {
+    throw new OperationOutcomeError(
+      badRequest('A _search body must be form fields (application/x-www-form-urlencoded)')
+    );
+  }
+  return body as Record<string, string | string[]>;
 }
 
 /**

@@ -578,11 +578,95 @@ function percentEncode(text: string): string {
     .join('');
 }
 
+const AUTH_ROUTES = [
+  '/auth/method',
+  '/auth/login',
+  '/auth/profile',
+  '/auth/mfa/verify',
+  '/auth/mfa/setup',
+  '/auth/mfa/enroll',
+  '/auth/newuser',
+  '/auth/newproject',
+  '/auth/newpatient',
+  '/auth/me',
+  '/oauth2/token',
+  '/oauth2/authorize',
+  '/oauth2/userinfo',
+  '/oauth2/logout',
+  '/admin/projects/00000000-0000-4000-8000-000000000000/invite',
+  '/admin/projects/00000000-0000-4000-8000-000000000000/client',
+  '/admin/projects/00000000-0000-4000-8000-000000000000/bot',
+  '/fhir/R4/Bot/$execute',
+  '/fhir/R4/Bot/00000000-0000-4000-8000-000000000000/$execute',
+];
+
+const AUTH_FIELDS = [
+  'email',
+  'password',
+  'login',
+  'profile',
+  'token',
+  'clientId',
+  'scope',
+  'codeChallenge',
+  'codeChallengeMethod',
+  'projectId',
+  'grant_type',
+  'client_id',
+  'client_secret',
+  'code',
+  'code_verifier',
+  'refresh_token',
+  'client_assertion',
+  'client_assertion_type',
+  'redirect_uri',
+  'response_type',
+  'resourceType',
+  'firstName',
+  'lastName',
+  ...PROTOTYPE_KEYS,
+];
+
+/** Sign-in, token, admin and bot routes with junk JSON, form and query bodies. */
+export function hostileAuthRequests(): fc.Arbitrary<HostileRequest> {
+  const fields = fc.dictionary(fc.constantFrom(...AUTH_FIELDS), fc.oneof(jsonish, searchValue), { maxKeys: 5 });
+  const formValue = fc.oneof(searchValue, fc.constantFrom('client_credentials', 'authorization_code', 'refresh_token'));
+  const form = fc.dictionary(fc.constantFrom(...AUTH_FIELDS), formValue, { maxKeys: 5 }).map((d) =>
+    Object.entries(d)
+      .map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`)
+      .join('&')
+  );
+  return fc.oneof(
+    fc.tuple(fc.constantFrom(...AUTH_ROUTES), fc.oneof(fields, jsonish)).map(([url, body]) => ({
+      method: 'POST' as const,
+      url,
+      headers: { 'content-type': 'application/json' },
+      body: toJsonText(body),
+    })),
+    fc.tuple(fc.constantFrom(...AUTH_ROUTES), form).map(([url, body]) => ({
+      method: 'POST' as const,
+      url,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    })),
+    fc
+      .tuple(fc.constantFrom(...AUTH_ROUTES), form)
+      .map(([url, query]) => ({ method: 'GET' as const, url: `${url}?${query}`, headers: {} })),
+    fc.tuple(fc.constantFrom(...AUTH_ROUTES), rawBody, contentType).map(([url, body, type]) => ({
+      method: 'POST' as const,
+      url,
+      headers: { 'content-type': type },
+      body,
+    }))
+  );
+}
+
 /** Every kind of hostile request, in the proportions a run should see them. */
 export function hostileRequests(targets: FuzzTargets): fc.Arbitrary<HostileRequest> {
   return fc.oneof(
     { arbitrary: hostileWrites(targets), weight: 5 },
     { arbitrary: hostileSearches(), weight: 4 },
-    { arbitrary: hostilePaths(), weight: 2 }
+    { arbitrary: hostilePaths(), weight: 2 },
+    { arbitrary: hostileAuthRequests(), weight: 2 }
   );
 }
