@@ -125,11 +125,16 @@ function buildResource(type: ResourceType, revIncludes: string[]): CapabilitySta
     conditionalUpdate: true,
     // FhirRouter's conditional delete removes one match and refuses (412) when several match.
     conditionalDelete: 'single',
-    searchInclude: params.filter(isIncludable).map((p) => `${type}:${p.code}`),
-    searchRevInclude: revIncludes,
-    searchParam: params.map(toSearchParam),
+    // JSON arrays are never empty (https://hl7.org/fhir/R4/json.html): a type without any is left out.
+    searchInclude: nonEmpty(params.filter(isIncludable).map((p) => `${type}:${p.code}`)),
+    searchRevInclude: nonEmpty(revIncludes),
+    searchParam: nonEmpty(params.map(toSearchParam)),
     operation,
   };
+}
+
+function nonEmpty<T>(values: T[]): T[] | undefined {
+  return values.length ? values : undefined;
 }
 
 /** For each type, the `Source:param` pairs of reference parameters that can point at it. */

@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { answerProblems, describeRequest } from './answer-check.js';
-import { type FuzzTargets, type HostileRequest, hostileRequests } from './hostile-requests.js';
+import { createFuzzTargets, type FuzzTargets, type HostileRequest, hostileRequests } from './hostile-requests.js';
 import { sendOverHttp } from './http-sender.js';
 
 const env = process.env;
@@ -57,25 +57,15 @@ async function fetchToken(): Promise<string> {
 }
 
 async function createTargets(token: string): Promise<FuzzTargets> {
-  const create = async (resource: object) => {
-    const res = await fetch(`${baseUrl}fhir/R4/${(resource as { resourceType: string }).resourceType}`, {
+  const create = async (resource: { resourceType: string }) => {
+    const res = await fetch(`${baseUrl}fhir/R4/${resource.resourceType}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
       body: JSON.stringify(resource),
     });
     return ((await res.json()) as { id: string }).id;
   };
-  const patientId = await create({
-    resourceType: 'Patient',
-    identifier: [{ system: 'http://example.org', value: '1' }],
-  });
-  const observationId = await create({
-    resourceType: 'Observation',
-    status: 'final',
-    code: { text: 'fuzz' },
-    subject: { reference: `Patient/${patientId}` },
-  });
-  return { patientId, observationId };
+  return createFuzzTargets(create);
 }
 
 /** One request: its problems, or the transport failure (reset, timeout) it met. */

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { freePort } from '../test/free-port.js';
 import { startTestServer, type TestServer } from '../test/test-server.js';
 import { type Answer, answerProblems, describeRequest } from './answer-check.js';
-import { type FuzzTargets, type HostileRequest, hostileRequests } from './hostile-requests.js';
+import { createFuzzTargets, type FuzzTargets, type HostileRequest, hostileRequests } from './hostile-requests.js';
 import { sendOverHttp } from './http-sender.js';
 
 /** Fixed, so a failure here fails the same way on every machine; `npm run fuzz` varies it. */
@@ -32,17 +32,7 @@ beforeAll(async () => {
         payload: resource,
       })
     ).json().id as string;
-  const patientId = await create({
-    resourceType: 'Patient',
-    identifier: [{ system: 'http://example.org', value: '1' }],
-  });
-  const observationId = await create({
-    resourceType: 'Observation',
-    status: 'final',
-    code: { text: 'HBV DNA' },
-    subject: { reference: `Patient/${patientId}` },
-  });
-  targets = { patientId, observationId };
+  targets = await createFuzzTargets(create);
 });
 
 afterAll(async () => {

@@ -15,6 +15,23 @@ export interface FuzzTargets {
   observationId: string;
 }
 
+/** Creates the rows the writes aim at (a Patient the hostile updates reach, its Observation) through `create`. */
+export async function createFuzzTargets(
+  create: (resource: { resourceType: string } & Record<string, unknown>) => Promise<string>
+): Promise<FuzzTargets> {
+  const patientId = await create({
+    resourceType: 'Patient',
+    identifier: [{ system: 'http://example.org', value: '1' }],
+  });
+  const observationId = await create({
+    resourceType: 'Observation',
+    status: 'final',
+    code: { text: 'HBV DNA' },
+    subject: { reference: `Patient/${patientId}` },
+  });
+  return { patientId, observationId };
+}
+
 const TYPES = ['Patient', 'Observation', 'Bundle', 'Practitioner', 'Subscription', 'Bot', 'Binary', 'Spaceship'];
 const PROTOTYPE_KEYS = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'prototype'];
 const FHIR_KEYS = [
