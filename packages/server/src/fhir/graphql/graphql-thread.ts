@@ -3,6 +3,7 @@ import type { FhirRepository, FhirRequest, FhirResponse, FhirRouteHandler } from
 import { toOperationOutcome } from '../../errors.js';
 import { DEFINITION_FILES } from '../definitions.js';
 import type { FromWorker, GraphqlWorkerData, RemoteError, RemoteMethod, ToWorker } from './protocol.js';
+import { checkGraphqlQuery } from './query-bounds.js';
 
 /** Compiled next to this file in dist/; in tests Node runs the TypeScript source. */
 const WORKER_URL = new URL(
@@ -204,5 +205,8 @@ export function sharedGraphqlThread(): GraphqlThread {
 
 /** FhirRouter's $graphql route handler, running the query in `thread`. */
 export function graphqlInThread(thread: GraphqlThread, onServerError: OnServerError): FhirRouteHandler {
-  return (req, repo, _router, options) => thread.execute(req, repo, Boolean(options?.batch), onServerError);
+  return async (req, repo, _router, options) => {
+    checkGraphqlQuery(req.body);
+    return thread.execute(req, repo, Boolean(options?.batch), onServerError);
+  };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { SearchLimits } from '../../config.js';
-import { chainDepth, checkQueryLimits, filterClauses } from './limits.js';
+import { chainDepth, checkQueryLimits, filterShape } from './limits.js';
 
 const limits: SearchLimits = {
   maxParameters: 5,
@@ -20,9 +20,10 @@ describe('search limits', () => {
   });
 
   test('_filter comparisons are counted outside quoted values', () => {
-    expect(filterClauses('name eq "x"')).toBe(1);
-    expect(filterClauses('name eq "a and b or c" and gender eq male')).toBe(2);
-    expect(filterClauses('(name eq x or name eq y) AND not (gender eq male)')).toBe(3);
+    expect(filterShape('name eq "x"')).toEqual({ clauses: 1, depth: 0 });
+    expect(filterShape('name eq "a and (b or c" and gender eq male')).toEqual({ clauses: 2, depth: 0 });
+    expect(filterShape('(name eq x or name eq y) AND not (gender eq male)')).toEqual({ clauses: 3, depth: 1 });
+    expect(filterShape('((((name eq x))))')).toEqual({ clauses: 1, depth: 4 });
   });
 
   test('each limit refuses with a 400 too-costly naming its setting', () => {
@@ -43,6 +44,7 @@ describe('search limits', () => {
     expect(refused({ _filter: 'a eq 1 or a eq 2 or a eq 3 or a eq 4' })?.details.text).toMatch(
       /SEARCH_MAX_FILTER_CLAUSES/
     );
+    expect(refused({ _filter: `${'('.repeat(4)}a eq 1${')'.repeat(4)}` })?.details.text).toMatch(/nested 4 deep/);
     expect(refused({ name: 'a,b,c,d' })?.code).toBe('too-costly');
   });
 });

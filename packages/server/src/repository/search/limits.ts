@@ -23,10 +23,11 @@ export function checkQueryLimits(query: RawQuery, limits: Readonly<SearchLimits>
     }
     for (const value of values) {
       if (key === '_filter') {
-        const clauses = filterClauses(value);
-        if (clauses > limits.maxFilterClauses) {
+        const { clauses, depth } = filterShape(value);
+        // Nesting deeper than the clause limit cannot be useful, and the parser recurses on it.
+        if (clauses > limits.maxFilterClauses || depth > limits.maxFilterClauses) {
           throw tooCostly(
-            `_filter with ${clauses} comparisons (at most ${limits.maxFilterClauses})`,
+            `_filter with ${clauses} comparisons, nested ${depth} deep (at most ${limits.maxFilterClauses} of each)`,
             'SEARCH_MAX_FILTER_CLAUSES'
           );
         }
@@ -59,9 +60,14 @@ export function chainDepth(key: string): number {
   return dots + has;
 }
 
-/** Comparisons in a `_filter` expression: one more than its `and`/`or` connectives outside quotes. */
-export function filterClauses(expression: string): number {
+/**
+ * Comparisons in a `_filter` expression (one more than its `and`/`or` connectives) and its
+ * deepest parenthesis nesting, both counted outside quoted values.
+ */
+export function filterShape(expression: string): { clauses: number; depth: number } {
   let connectives = 0;
+  let depth = 0;
+  let deepest = 0;
   let inString = false;
   let word = '';
   for (let i = 0; i <= expression.length; i++) {
@@ -81,11 +87,13 @@ export function filterClauses(expression: string): number {
       }
       word = '';
       inString = c === '"';
+      depth += c === '(' ? 1 : c === ')' ? -1 : 0;
+      deepest = Math.max(deepest, depth);
       continue;
     }
     word += c;
   }
-  return connectives + 1;
+  return { clauses: connectives + 1, depth: deepest };
 }
 
 function commaCount(value: string): number {
