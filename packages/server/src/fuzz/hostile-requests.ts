@@ -678,12 +678,92 @@ export function hostileAuthRequests(): fc.Arbitrary<HostileRequest> {
   );
 }
 
+const GRAPHQL_PIECES = [
+  '{',
+  '}',
+  '(',
+  ')',
+  '[',
+  ']',
+  'PatientList',
+  'Patient',
+  '(id: "x")',
+  '(_count: 99999)',
+  '(name: "a")',
+  'id',
+  'name { given }',
+  '...on Patient',
+  'fragment f on Patient { id }',
+  'mutation',
+  'PatientCreate(res: {})',
+  'ObservationList(_reference: patient)',
+  '__schema { types { name } }',
+  '$x',
+  '"',
+  '\\',
+  '#',
+];
+
+/** `$graphql` queries assembled from GraphQL pieces: unbalanced, deep, introspective, mutating. */
+export function hostileGraphql(): fc.Arbitrary<HostileRequest> {
+  const query = fc.oneof(
+    fc.array(fc.constantFrom(...GRAPHQL_PIECES), { maxLength: 30 }).map((pieces) => pieces.join(' ')),
+    fc.integer({ min: 1, max: 3000 }).map((n) => `{${'PatientList { id '.repeat(n)}${'}'.repeat(n + 1)}`)
+  );
+  return fc.tuple(query, fc.option(jsonish, { nil: undefined })).map(([q, variables]) => ({
+    method: 'POST' as const,
+    url: '/fhir/R4/$graphql',
+    headers: { 'content-type': 'application/json' },
+    body: toJsonText(variables === undefined ? { query: q } : { query: q, variables }),
+  }));
+}
+
+const HEADER_VALUES: Record<string, string[]> = {
+  authorization: [
+    '',
+    'Bearer',
+    'Bearer ',
+    'Bearer x.y.z',
+    'Bearer eyJhbGciOiJub25lIn0.eyJsb2dpbl9pZCI6IngifQ.',
+    'Basic Og==',
+    'Basic %%%',
+    'Token abc',
+  ],
+  prefer: [
+    'return=minimal',
+    'return=OperationOutcome',
+    'handling=lenient',
+    'respond-async',
+    'return=',
+    'x'.repeat(3000),
+  ],
+  'if-match': ['W/"1"', '*', 'garbage', '""', 'W/"'],
+  'if-none-exist': ['identifier=x', '', '__proto__=1', '_has:x'],
+  accept: ['application/xml', '*/*', 'text/html', '', 'application/fhir+json;fhirVersion=3.0'],
+  'content-type': ['application/fhir+json; charset=latin1', 'application/fhir+json;;', ';', 'application/'],
+  'x-request-id': ['x'.repeat(200), '\u0000', 'a b'],
+  'x-forwarded-for': ['1.1.1.1, 2.2.2.2', 'not-an-ip', '::1'],
+};
+
+/** Other requests with one or two headers replaced by junk (tokens, preconditions, media types). */
+function withHostileHeaders(requests: fc.Arbitrary<HostileRequest>): fc.Arbitrary<HostileRequest> {
+  const header = fc
+    .constantFrom(...Object.keys(HEADER_VALUES))
+    .chain((name) => fc.constantFrom(...HEADER_VALUES[name]).map((value) => [name, value] as const));
+  return fc.tuple(requests, fc.array(header, { minLength: 1, maxLength: 2 })).map(([request, headers]) => ({
+    ...request,
+    headers: { ...request.headers, ...Object.fromEntries(headers) },
+  }));
+}
+
 /** Every kind of hostile request, in the proportions a run should see them. */
 export function hostileRequests(targets: FuzzTargets): fc.Arbitrary<HostileRequest> {
   return fc.oneof(
     { arbitrary: hostileWrites(targets), weight: 5 },
     { arbitrary: hostileSearches(), weight: 4 },
     { arbitrary: hostilePaths(), weight: 2 },
-    { arbitrary: hostileAuthRequests(), weight: 2 }
+    { arbitrary: hostileAuthRequests(), weight: 2 },
+    { arbitrary: hostileGraphql(), weight: 1 },
+    { arbitrary: withHostileHeaders(fc.oneof(hostileWrites(targets), hostileSearches())), weight: 2 }
   );
 }

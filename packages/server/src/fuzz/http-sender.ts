@@ -29,7 +29,7 @@ export async function sendOverHttp(
     };
     return { answer };
   } catch (err) {
-    if (err instanceof TypeError && /Invalid URL|not a valid HTTP|Request with/.test(err.message)) {
+    if (err instanceof TypeError && /Invalid URL|not a valid HTTP|Request with|invalid header/i.test(err.message)) {
       return { notSent: true }; // the client refused to send it: nothing reached the server
     }
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
