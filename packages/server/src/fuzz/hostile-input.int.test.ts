@@ -9,7 +9,7 @@ import { sendOverHttp } from './http-sender.js';
 
 /** Fixed, so a failure here fails the same way on every machine; `npm run fuzz` varies it. */
 const SEED = Number(process.env.FUZZ_SEED ?? 20261203);
-const CASES = Number(process.env.FUZZ_CASES ?? 2500);
+const CASES = Number(process.env.FUZZ_CASES ?? 4000);
 const HTTP_CASES = Math.ceil(CASES / 5);
 
 let t: TestServer;
