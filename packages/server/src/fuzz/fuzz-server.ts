@@ -101,9 +101,23 @@ async function main(): Promise<void> {
       token = await fetchToken();
       tokenAt = Date.now();
     }
-    const batch = fc.sample(requests, { seed: batchSeed++, numRuns: 200 });
+    let batch: HostileRequest[];
+    try {
+      batch = fc.sample(requests, { seed: batchSeed++, numRuns: 200 });
+    } catch (err) {
+      // A generated value this tool cannot handle is the tool's problem, not the server's: skip the batch.
+      console.log(`fuzz: generator error (seed ${batchSeed - 1}): ${(err as Error)?.message}`);
+      continue;
+    }
     for (let i = 0; i < batch.length; i += concurrency) {
-      const results = await Promise.all(batch.slice(i, i + concurrency).map((r) => probe(r, token)));
+      const results = await Promise.all(
+        batch.slice(i, i + concurrency).map((r) =>
+          probe(r, token).catch((err) => {
+            console.log(`fuzz: tool error on one request: ${(err as Error)?.message}`);
+            return [];
+          })
+        )
+      );
       for (const found of results.flat()) {
         findings.push(found);
         console.log(`FOUND ${found.problem}: ${found.request}${found.answer ? ` → ${found.answer}` : ''}`);

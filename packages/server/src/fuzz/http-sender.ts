@@ -34,7 +34,10 @@ export async function sendOverHttp(
     }
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     return {
-      failure: (err as Error).name === 'TimeoutError' ? 'timeout' : (cause?.code ?? cause?.message ?? String(err)),
+      failure:
+        (err as Error)?.name === 'TimeoutError'
+          ? 'timeout'
+          : (cause?.code ?? cause?.message ?? (err as Error)?.message ?? 'unknown'),
     };
   }
 }
