@@ -10,6 +10,8 @@ export const APP_DIST_DIR = fileURLToPath(new URL('../../packages/app/dist', imp
 /** Long enough for migrations and the R4 definitions on a fresh database on a busy machine. */
 const START_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 20_000;
+/** Starts tried when the chosen port is taken by someone else meanwhile. */
+const START_ATTEMPTS = 3;
 /** Server output kept to explain a failure. */
 const LOG_TAIL_LINES = 200;
 
@@ -42,32 +44,69 @@ export async function startTibaServer({ app = true }: { app?: boolean } = {}): P
   }
   const databaseName = randomDatabaseName('tiba_test_e2e');
   const databaseUrl = await createDatabase(databaseName);
+  const credentials = {
+    adminEmail: 'admin@e2e.example.com',
+    adminPassword: `e2e-${randomBytes(9).toString('base64url')}`,
+    adminClientId: `e2e-admin-${randomBytes(6).toString('hex')}`,
+    adminClientSecret: randomBytes(24).toString('hex'),
+  };
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const started = await spawnServer({ app, databaseUrl, ...credentials });
+        const stop = async () => {
+          await started.stop();
+          await dropDatabase(databaseName);
+        };
+        return { ...credentials, baseUrl: started.baseUrl, logTail: started.logTail, stop };
+      } catch (err) {
+        // The free port was taken while migrations ran (other tests listen too): pick another.
+        if (!(err instanceof PortTakenError) || attempt >= START_ATTEMPTS) {
+          throw err;
+        }
+      }
+    }
+  } catch (err) {
+    await dropDatabase(databaseName);
+    throw err;
+  }
+}
+
+class PortTakenError extends Error {}
+
+interface SpawnOptions {
+  app: boolean;
+  databaseUrl: string;
+  adminEmail: string;
+  adminPassword: string;
+  adminClientId: string;
+  adminClientSecret: string;
+}
+
+async function spawnServer(options: SpawnOptions): Promise<Pick<TibaProcess, 'baseUrl' | 'logTail' | 'stop'>> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}/`;
-  const adminEmail = 'admin@e2e.example.com';
-  const adminPassword = `e2e-${randomBytes(9).toString('base64url')}`;
-  const adminClientId = `e2e-admin-${randomBytes(6).toString('hex')}`;
-  const adminClientSecret = randomBytes(24).toString('hex');
   const output: string[] = [];
   const child = spawn(process.execPath, [SERVER_MAIN], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      DATABASE_URL: databaseUrl,
+      DATABASE_URL: options.databaseUrl,
       REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
       // Throttles and rate limits of this run only, whatever else uses this Redis.
       REDIS_KEY_PREFIX: `tiba-e2e-${randomBytes(6).toString('hex')}:`,
       HOST: '127.0.0.1',
       PORT: String(port),
       BASE_URL: baseUrl,
-      ADMIN_EMAIL: adminEmail,
-      ADMIN_PASSWORD: adminPassword,
-      ADMIN_CLIENT_ID: adminClientId,
-      ADMIN_CLIENT_SECRET: adminClientSecret,
-      ...(app ? { APP_DIST_DIR } : undefined),
+      ADMIN_EMAIL: options.adminEmail,
+      ADMIN_PASSWORD: options.adminPassword,
+      ADMIN_CLIENT_ID: options.adminClientId,
+      ADMIN_CLIENT_SECRET: options.adminClientSecret,
+      ...(options.app ? { APP_DIST_DIR } : undefined),
       LOG_LEVEL: process.env.E2E_SERVER_LOG_LEVEL ?? 'warn',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The IPC channel carries the server's "listening" message (main.ts).
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   for (const stream of [child.stdout, child.stderr]) {
     stream?.setEncoding('utf8');
@@ -76,7 +115,8 @@ export async function startTibaServer({ app = true }: { app?: boolean } = {}): P
       output.splice(0, Math.max(0, output.length - LOG_TAIL_LINES));
     });
   }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // 'close', not 'exit': by then its last output (an EADDRINUSE, say) has been read.
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   // Never outlive the test process, even when it dies without running its afterAll.
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
@@ -84,15 +124,51 @@ export async function startTibaServer({ app = true }: { app?: boolean } = {}): P
   const stop = async () => {
     await stopChild(child, exited);
     process.removeListener('exit', killOnExit);
-    await dropDatabase(databaseName);
   };
   try {
+    await waitUntilListening(child, exited);
     await waitUntilHealthy(baseUrl, child);
   } catch (err) {
     await stop();
+    if (output.some((line) => line.includes('EADDRINUSE'))) {
+      throw new PortTakenError(`port ${port} was taken before the server could listen`);
+    }
     throw new Error(`${(err as Error).message}\n--- server output ---\n${logTail()}`);
   }
-  return { baseUrl, adminEmail, adminPassword, adminClientId, adminClientSecret, logTail, stop };
+  return { baseUrl, logTail, stop };
+}
+
+/**
+ * Resolves when the child itself reports that it listens. Polling the port alone is not proof: in
+ * the minute migrations take, another test's server may listen on it and answer in its place.
+ */
+async function waitUntilListening(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const listening = new Promise<void>((resolve) => {
+    child.on('message', (message: unknown) => {
+      if ((message as { event?: string } | null)?.event === 'listening') {
+        resolve();
+      }
+    });
+  });
+  const failed = Promise.race([
+    exited.then(() => {
+      throw new Error(`The server exited (${child.exitCode ?? child.signalCode}) before it was ready`);
+    }),
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`The server did not listen within ${START_TIMEOUT_MS / 1000} s`)),
+        START_TIMEOUT_MS
+      );
+    }),
+  ]);
+  // Once listening, a later exit is stop()'s business, not a start-up failure.
+  failed.catch(() => undefined);
+  try {
+    await Promise.race([listening, failed]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A port nobody listens on right now (the OS picks it). */

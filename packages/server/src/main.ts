@@ -9,7 +9,15 @@ void sharedGraphqlThread()
   .start()
   .catch(() => undefined);
 const server = await createServer(config, { warmUp: true });
-await server.listen();
+const address = await server.listen().catch(async (err: NodeJS.ErrnoException) => {
+  // One clear line instead of a stack trace (the e2e harness reads the code to pick another port).
+  const reason = err.code === 'EADDRINUSE' ? `port ${config.port} is in use (EADDRINUSE)` : err.message;
+  server.app.log.fatal({ code: err.code }, `Cannot listen on ${config.host}:${config.port}: ${reason}`);
+  await server.close().catch(() => undefined);
+  process.exit(1);
+});
+// A parent that started this server over IPC (the e2e harness) learns that this process listens.
+process.send?.({ event: 'listening', address }, () => process.disconnect?.());
 if (config.hostLimitedToLoopback) {
   server.app.log.warn(
     { host: config.host },
