@@ -95,6 +95,20 @@ export interface TibaConfig {
    * comma-separated; `*` allows all): by default client keys are fetched from public addresses only.
    */
   jwksAllowedHosts: readonly string[];
+  /** Twilio credentials and numbers that seed the default project's messaging channels at start. */
+  twilio: TwilioSettings;
+}
+
+/** TWILIO_*: each unset value is undefined; channels are seeded only for the numbers given. */
+export interface TwilioSettings {
+  accountSid?: string;
+  authToken?: string;
+  /** The SMS number, E.164 (`+15005550006`). */
+  from?: string;
+  /** The WhatsApp sender, `whatsapp:+E164` or `+E164`. */
+  whatsappFrom?: string;
+  /** Where the official `twilio` client sends REST calls (another host plays Twilio in tests and demos). */
+  apiBaseUrl?: string;
 }
 
 /** Bounds on the cost of one search request; see the README's configuration table. */
@@ -177,6 +191,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
     botMaxConcurrentRuns: toInt(env.BOT_MAX_CONCURRENT_RUNS, 4, 'BOT_MAX_CONCURRENT_RUNS') || 4,
     botAllowedHosts: commaList(env.BOT_ALLOWED_HOSTS, (host) => host.toLowerCase()),
     jwksAllowedHosts: commaList(env.JWKS_ALLOWED_HOSTS, (host) => host.toLowerCase()),
+    twilio: Object.freeze({
+      accountSid: env.TWILIO_ACCOUNT_SID || undefined,
+      authToken: env.TWILIO_AUTH_TOKEN || undefined,
+      from: env.TWILIO_FROM || undefined,
+      whatsappFrom: env.TWILIO_WHATSAPP_FROM || undefined,
+      apiBaseUrl: env.TWILIO_API_BASE_URL?.replace(/\/+$/, '') || undefined,
+    }),
   });
 }
 

@@ -16,12 +16,13 @@ const ADMIN_CLIENT_TAG = { system: 'https://tiba.health/fhir/CodeSystem/setup', 
 /**
  * On an empty database: the super admin, the default project and its ClientApplication.
  * On every start: the admin client named by ADMIN_CLIENT_ID/SECRET exists with that secret.
+ * Returns the default project.
  */
 export async function ensureDefaultAdmin(
   repo: PostgresRepository,
   config: Readonly<TibaConfig>,
   log: SetupLog
-): Promise<void> {
+): Promise<WithId<Project>> {
   if (config.adminPassword === DEFAULT_ADMIN_PASSWORD) {
     log.warn({}, 'ADMIN_PASSWORD is the default; set it before exposing this server');
   }
@@ -31,6 +32,7 @@ export async function ensureDefaultAdmin(
     log.info({ email: config.adminEmail, project: project.id }, 'Created the super admin and the default project');
   }
   await ensureAdminClient(repo, config, project, log);
+  return project;
 }
 
 async function createAdminAndProject(repo: PostgresRepository, config: Readonly<TibaConfig>): Promise<WithId<Project>> {

@@ -2,6 +2,7 @@ import type { TibaConfig } from '../config.js';
 import { loadFhirDefinitions } from '../fhir/definitions.js';
 import { getLocalValueSet } from '../fhir/validation/value-sets.js';
 import { ensureDatabase, migrate, type Pool } from '../infra/postgres.js';
+import { seedTwilioChannels } from '../messaging/seed-channels.js';
 import { createRepositoryFactory } from '../repository/factory.js';
 import { PostgresRepository } from '../repository/repository.js';
 import { ensureDefaultAdmin, type SetupLog } from './default-admin.js';
@@ -9,7 +10,8 @@ import { loadProfiles, seedBaseDefinitions } from './seed-definitions.js';
 
 /**
  * Everything the server needs before it serves: the database and its schema, the R4
- * definitions (in memory and as resources), the profiles, and the default admin.
+ * definitions (in memory and as resources), the profiles, the default admin and the messaging
+ * channels TWILIO_* name.
  */
 export async function prepareDatabase(config: Readonly<TibaConfig>, pool: Pool, log: SetupLog): Promise<void> {
   await ensureDatabase(config.databaseUrl);
@@ -33,5 +35,6 @@ export async function prepareDatabase(config: Readonly<TibaConfig>, pool: Pool, 
     const urls = await loadProfiles(systemRepo, config.profilesDir);
     log.info({ profiles: urls }, 'Loaded profiles');
   }
-  await ensureDefaultAdmin(systemRepo, config, log);
+  const project = await ensureDefaultAdmin(systemRepo, config, log);
+  await seedTwilioChannels(systemRepo, project, config.twilio, log);
 }
