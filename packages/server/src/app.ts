@@ -33,6 +33,7 @@ import { registerMetrics } from './infra/metrics.js';
 import type { Pool } from './infra/postgres.js';
 import { startBackgroundWork } from './jobs/background.js';
 import { closeSharedJobQueues, enqueueBotRun, jobQueuesFor } from './jobs/queues.js';
+import { twilioInboundRoutes } from './messaging/twilio/inbound-routes.js';
 import { authorizeRoutes } from './oauth/authorize.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { sessionRoutes } from './oauth/session-routes.js';
@@ -198,6 +199,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bots: { config, systemRepo: repositories.system('run bots'), keys, audit, logger: app.log },
     enqueueBotRun: (job) => enqueueBotRun(jobQueuesFor(config), job),
   });
+  // Patients' messages: public webhooks, each verified by its gateway's signature or secret.
+  await app.register(twilioInboundRoutes, { baseUrl: config.baseUrl, repositories });
   // The queues open on the first async run; closing them when none opened is a no-op.
   app.addHook('onClose', () => closeSharedJobQueues(config));
   await app.register(adminRoutes, { authenticate, systemRepo: repositories.system('project administration') });

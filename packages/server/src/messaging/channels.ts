@@ -17,6 +17,8 @@ export const CHANNEL_NUMBER_SYSTEM: Record<MessagingMedium, string> = {
 export const CHANNEL_TYPE_CODE: Record<MessagingMedium, string> = { sms: 'twilio-sms', whatsapp: 'twilio-whatsapp' };
 /** Complex extension: `accountSid` and `authToken`, each a valueString naming a Project.secret entry. */
 export const CREDENTIALS_EXTENSION = 'https://tiba.health/fhir/StructureDefinition/messaging-credentials';
+/** valueReference on a message or a consent decision: the channel Endpoint it came in or went out on. */
+export const CHANNEL_REFERENCE_EXTENSION = 'https://tiba.health/fhir/StructureDefinition/messaging-channel';
 /** valueString: what HELP/INFO answers on this channel. */
 export const HELP_TEXT_EXTENSION = 'https://tiba.health/fhir/StructureDefinition/messaging-help-text';
 

@@ -1,7 +1,7 @@
 import { Operator, type WithId } from '@medplum/core';
 import type { Communication, Consent, Patient, Reference } from '@medplum/fhirtypes';
 import type { PostgresRepository } from '../repository/repository.js';
-import type { Channel } from './channels.js';
+import { CHANNEL_REFERENCE_EXTENSION, type Channel } from './channels.js';
 
 /**
  * Messaging consent, one `Consent` per project and phone number, updated at each decision (its
@@ -10,8 +10,6 @@ import type { Channel } from './channels.js';
  * sending place asks `latestDecision` right before it sends. See docs/messaging.md.
  */
 export const CONSENT_NUMBER_SYSTEM = 'https://tiba.health/fhir/sid/messaging-consent-number';
-/** valueReference: the channel Endpoint the decision was sent on. */
-export const CONSENT_CHANNEL_EXTENSION = 'https://tiba.health/fhir/StructureDefinition/messaging-channel';
 /** LOINC 89057-4, the category the issue asks for. */
 export const CONSENT_CATEGORY = { system: 'http://loinc.org', code: '89057-4' };
 
@@ -86,7 +84,7 @@ function consentFor(input: DecisionInput, knownPatient: Reference<Patient> | und
       // The inbound message that carried the keyword.
       data: [{ meaning: 'related', reference: { reference: `Communication/${message.id}` } }],
     },
-    extension: [{ url: CONSENT_CHANNEL_EXTENSION, valueReference: { reference: `Endpoint/${channel.endpoint.id}` } }],
+    extension: [{ url: CHANNEL_REFERENCE_EXTENSION, valueReference: { reference: `Endpoint/${channel.endpoint.id}` } }],
   };
 }
 

@@ -1,6 +1,8 @@
 import { OperationOutcomeError, unauthorized } from '@medplum/core';
+import type { Reference } from '@medplum/fhirtypes';
 import type { FastifyRequest } from 'fastify';
 import { AccessResolver } from '../access/access-context.js';
+import { adminPolicy } from '../access/policy.js';
 import type { TibaConfig } from '../config.js';
 import { validateFhirResource } from '../fhir/validation/validate-resource.js';
 import type { Pool } from '../infra/postgres.js';
@@ -18,6 +20,11 @@ export interface RepositoryFactory {
    * every privileged use is visible where it happens.
    */
   system(reason: string): PostgresRepository;
+  /**
+   * The server acting inside one project with a project admin's access (e.g. a webhook filing a
+   * patient's message): searches see that project only, writes belong to it, `author` signs them.
+   */
+  inProject(projectId: string, author: Reference, reason: string): PostgresRepository;
 }
 
 export function createRepositoryFactory(config: Readonly<TibaConfig>, pool: Pool): RepositoryFactory {
@@ -50,6 +57,14 @@ export function createRepositoryFactory(config: Readonly<TibaConfig>, pool: Pool
     },
     system(_reason) {
       return new PostgresRepository({ ...base, author: { reference: 'system' } });
+    },
+    inProject(projectId, author, _reason) {
+      return new PostgresRepository({
+        ...base,
+        projectId,
+        author,
+        access: { projectId, profile: author.reference ?? 'system', admin: true, policy: adminPolicy() },
+      });
     },
   };
 }
