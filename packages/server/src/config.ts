@@ -97,6 +97,21 @@ export interface TibaConfig {
   jwksAllowedHosts: readonly string[];
   /** Twilio credentials and numbers that seed the default project's messaging channels at start. */
   twilio: TwilioSettings;
+  /** Warm bot processes (USSD menus) alive at once, and how long an unused one stays. */
+  botWarmProcesses: number;
+  botWarmIdleSeconds: number;
+  /** USSD_*: seed the default project's USSD channel at start. */
+  ussd: UssdSettings;
+}
+
+/** USSD_*: the channel is seeded only when the service code is given. */
+export interface UssdSettings {
+  /** Africa's Talking service code, e.g. `*384*123#`. */
+  serviceCode?: string;
+  /** The `key` the callback URL carries; generated (and logged once) when unset. */
+  callbackSecret?: string;
+  /** The Bot owning the menu: its identifier value in https://tiba.health/bots, or `Bot/<id>`. */
+  bot: string;
 }
 
 /** TWILIO_*: each unset value is undefined; channels are seeded only for the numbers given. */
@@ -197,6 +212,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
       from: env.TWILIO_FROM || undefined,
       whatsappFrom: env.TWILIO_WHATSAPP_FROM || undefined,
       apiBaseUrl: env.TWILIO_API_BASE_URL?.replace(/\/+$/, '') || undefined,
+    }),
+    botWarmProcesses: toInt(env.BOT_WARM_PROCESSES, 4, 'BOT_WARM_PROCESSES'),
+    botWarmIdleSeconds: toInt(env.BOT_WARM_IDLE_SECONDS, 300, 'BOT_WARM_IDLE_SECONDS') || 300,
+    ussd: Object.freeze({
+      serviceCode: env.USSD_SERVICE_CODE?.trim() || undefined,
+      callbackSecret: env.USSD_CALLBACK_SECRET || undefined,
+      bot: env.USSD_BOT?.trim() || 'clinic-ussd-menu',
     }),
   });
 }

@@ -1,9 +1,3 @@
-import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { WithId } from '@medplum/core';
 import type { Binary, Bot, Login, Project, ProjectMembership, ProjectSetting } from '@medplum/fhirtypes';
 import type { FastifyBaseLogger } from 'fastify';
@@ -14,6 +8,15 @@ import type { TibaConfig } from '../config.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { botRunAuditEvent } from './bot-audit.js';
 import { findBotMembership } from './bot-membership.js';
+import {
+  CORE_PATH,
+  forkBotProcess,
+  LogTail,
+  RUNNER_PATH,
+  residentLimitMb,
+  watchResidentMemory,
+} from './sandbox-process.js';
+import type { WarmBotPool } from './warm-pool.js';
 
 /** What a bot run needs from the server; constructible from the background-work deps. */
 export interface BotContext {
@@ -49,42 +52,23 @@ export const MAX_LOG_CHARS = 10 * 1024;
 /** Tokens outlive the run's timeout by this much, so a bot's last call is not refused mid-run. */
 const TOKEN_GRACE_SECONDS = 60;
 
-const require = createRequire(import.meta.url);
-const CORE_PATH = require.resolve('@medplum/core');
-// Beside this module: in src/ for tests, copied to dist/ by the build (tsc does not copy .cjs files).
-const RUNNER_PATH = fileURLToPath(new URL('./runner.cjs', import.meta.url));
-const PRIVATE_ADDRESS_PATH = fileURLToPath(new URL('../net/private-address.cjs', import.meta.url));
-
 /**
- * --max-old-space-size caps the JS heap only, not Buffers and other off-heap memory, so each run's
- * resident memory is read from /proc (where there is one) this often and the process is killed above
- * 2 × BOT_MEMORY_MB + this much (the heap, its young generation, code and Node itself).
+ * Runs a deployed bot in a child process of its own, or in its warm process when `warm` is given
+ * (warm-pool.ts), and records the run as an AuditEvent. Never throws for anything the bot does:
+ * crashes, timeouts and thrown errors are failed runs.
  */
-const RSS_POLL_MS = 100;
-const RSS_OVERHEAD_MB = 64;
-const PAGE_BYTES = 4096;
-const CAN_READ_RSS = existsSync('/proc/self/statm');
-
-/** Bot processes alive now: killed when the server exits, so none outlives it. */
-const liveChildren = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of liveChildren) {
-    child.kill('SIGKILL');
-  }
-});
-
-/**
- * Runs a deployed bot in a child process of its own and records the run as an AuditEvent.
- * Never throws for anything the bot does: crashes, timeouts and thrown errors are failed runs.
- */
-export async function executeBot(ctx: BotContext, request: BotRunRequest): Promise<BotRunResult> {
+export async function executeBot(
+  ctx: BotContext,
+  request: BotRunRequest,
+  options?: { warm?: WarmBotPool; timeoutMs?: number }
+): Promise<BotRunResult> {
   const started = new Date();
   const startedAt = performance.now();
   const { bot } = request;
   const projectId = bot.meta?.project;
   let result: BotRunResult;
   try {
-    result = await prepareAndRun(ctx, request, projectId);
+    result = await prepareAndRun(ctx, request, projectId, options);
   } catch (err) {
     ctx.logger.error({ err, bot: bot.id }, 'bot run could not start');
     result = { success: false, logs: '', error: 'Bot run could not start', durationMs: 0, aborted: true };
@@ -110,39 +94,49 @@ function shouldAudit(bot: Bot, result: BotRunResult): boolean {
   }
 }
 
+export const failedRun = (error: string): BotRunResult => ({ success: false, logs: '', error, durationMs: 0 });
+
+/** Bot.timeout (or the default), at most BOT_MAX_TIMEOUT_SECONDS, and at most `cap` when given. */
+export function runTimeoutMs(config: Readonly<TibaConfig>, bot: Bot, capMs?: number): number {
+  const ms = Math.min(
+    (bot.timeout && bot.timeout > 0 ? bot.timeout : config.botDefaultTimeoutSeconds) * 1000,
+    config.botMaxTimeoutSeconds * 1000
+  );
+  return capMs ? Math.min(ms, capMs) : ms;
+}
+
 async function prepareAndRun(
   ctx: BotContext,
   request: BotRunRequest,
-  projectId: string | undefined
+  projectId: string | undefined,
+  options: { warm?: WarmBotPool; timeoutMs?: number } | undefined
 ): Promise<BotRunResult> {
   const { bot } = request;
-  const failed = (error: string): BotRunResult => ({ success: false, logs: '', error, durationMs: 0 });
   if (!projectId) {
-    return failed('Bot belongs to no project');
+    return failedRun('Bot belongs to no project');
   }
   const codeUrl = bot.executableCode?.url;
   if (!codeUrl?.startsWith('Binary/')) {
-    return failed('Bot has no deployed code (POST Bot/:id/$deploy)');
+    return failedRun('Bot has no deployed code (POST Bot/:id/$deploy)');
   }
-  const binary = await ctx.systemRepo
-    .readResource<Binary>('Binary', codeUrl.slice('Binary/'.length))
-    .catch(() => undefined);
-  // Only the Bot's own project's code: a Bot must not run (and so read) another project's Binary.
-  if (!binary?.data || binary.meta?.project !== projectId) {
-    return failed('Bot code not found');
+  const timeoutMs = runTimeoutMs(ctx.config, bot, options?.timeoutMs);
+  // A full pool of busy warm processes answers undefined: the run goes cold instead.
+  const warm = await options?.warm?.run(request, { projectId, codeUrl, timeoutMs });
+  if (warm) {
+    return warm;
+  }
+  const code = await readBotCode(ctx.systemRepo, bot, projectId);
+  if (!code) {
+    return failedRun('Bot code not found');
   }
   const membership = await findBotMembership(ctx.systemRepo, projectId, bot.id);
   if (!membership || membership.active === false) {
-    return failed('Bot has no active project membership');
+    return failedRun('Bot has no active project membership');
   }
-  const timeoutMs = Math.min(
-    (bot.timeout && bot.timeout > 0 ? bot.timeout : ctx.config.botDefaultTimeoutSeconds) * 1000,
-    ctx.config.botMaxTimeoutSeconds * 1000
-  );
   // Wait for a slot before the Login and token exist: a queued run holds neither, nor their clock.
   const slot = runSlots(ctx.config.botMaxConcurrentRuns).acquire();
   if (!slot) {
-    return { ...failed('Too many bot runs waiting; try again later'), aborted: true };
+    return { ...failedRun('Too many bot runs waiting; try again later'), aborted: true };
   }
   const release = await slot;
   let login: WithId<Login> | undefined;
@@ -152,51 +146,96 @@ async function prepareAndRun(
       projectSecrets(ctx.systemRepo, projectId),
     ]);
     login = created;
-    const accessToken = await signAccessToken(
-      ctx.keys,
-      ctx.config.baseUrl,
-      {
-        login_id: login.id,
-        sub: bot.id,
-        profile: `Bot/${bot.id}`,
-        scope: 'openid',
-        project: projectId,
-        membership: membership.id,
-      },
-      Math.ceil(timeoutMs / 1000) + TOKEN_GRACE_SECONDS
-    );
+    const accessToken = await signBotToken(ctx, bot, membership, login, Math.ceil(timeoutMs / 1000));
     return await runInChildProcess(
       {
-        code: Buffer.from(binary.data, 'base64').toString('utf8'),
-        filename: bot.executableCode?.title || 'index.js',
+        ...code,
         corePath: CORE_PATH,
         baseUrl: ctx.config.baseUrl,
         allowedHosts: ctx.config.botAllowedHosts,
         accessToken,
-        event: {
-          bot: { reference: `Bot/${bot.id}`, display: bot.name },
-          input: request.input,
-          contentType: request.contentType,
-          secrets,
-          traceId: request.traceId,
-          headers: request.headers ?? {},
-        },
+        event: botEvent(bot, request, secrets),
       },
       { timeoutMs, memoryMb: ctx.config.botMemoryMb }
     );
   } finally {
     release();
-    // The token dies with the run: revoke its Login (best effort; it also expires on its own).
     if (login) {
-      void ctx.systemRepo
-        .updateResource<Login>({ ...login, revoked: true })
-        .catch((err) => ctx.logger.warn({ err, bot: bot.id }, 'could not revoke a bot run login'));
+      revokeBotLogin(ctx, login);
     }
   }
 }
 
-/** A Login per run, so the server's revocation check accepts the token and the run can be revoked. */
-function createBotLogin(systemRepo: PostgresRepository, membership: WithId<ProjectMembership>): Promise<WithId<Login>> {
+/** The deployed code of a Bot; only its own project's Binary (a Bot must not run, and so read, another project's). */
+export async function readBotCode(
+  systemRepo: PostgresRepository,
+  bot: WithId<Bot>,
+  projectId: string
+): Promise<{ code: string; filename: string } | undefined> {
+  const codeUrl = bot.executableCode?.url ?? '';
+  const binary = await systemRepo
+    .readResource<Binary>('Binary', codeUrl.slice('Binary/'.length))
+    .catch(() => undefined);
+  if (!binary?.data || binary.meta?.project !== projectId) {
+    return undefined;
+  }
+  return {
+    code: Buffer.from(binary.data, 'base64').toString('utf8'),
+    filename: bot.executableCode?.title || 'index.js',
+  };
+}
+
+/** Medplum's BotEvent (without the client, which the runner makes). */
+export function botEvent(
+  bot: WithId<Bot>,
+  request: BotRunRequest,
+  secrets: Record<string, ProjectSetting>
+): Record<string, unknown> {
+  return {
+    bot: { reference: `Bot/${bot.id}`, display: bot.name },
+    input: request.input,
+    contentType: request.contentType,
+    secrets,
+    traceId: request.traceId,
+    headers: request.headers ?? {},
+  };
+}
+
+/** A token for the bot's membership, valid `seconds` (plus a grace, so a bot's last call is not refused mid-run). */
+export function signBotToken(
+  ctx: BotContext,
+  bot: WithId<Bot>,
+  membership: WithId<ProjectMembership>,
+  login: WithId<Login>,
+  seconds: number
+): Promise<string> {
+  return signAccessToken(
+    ctx.keys,
+    ctx.config.baseUrl,
+    {
+      login_id: login.id,
+      sub: bot.id,
+      profile: `Bot/${bot.id}`,
+      scope: 'openid',
+      project: bot.meta?.project as string,
+      membership: membership.id,
+    },
+    seconds + TOKEN_GRACE_SECONDS
+  );
+}
+
+/** The token dies with its run (or warm process): revoke its Login (best effort; it also expires on its own). */
+export function revokeBotLogin(ctx: BotContext, login: WithId<Login>): void {
+  void ctx.systemRepo
+    .updateResource<Login>({ ...login, revoked: true })
+    .catch((err) => ctx.logger.warn({ err, login: login.id }, 'could not revoke a bot run login'));
+}
+
+/** A Login per run (or warm process), so the server's revocation check accepts the token and it can be revoked. */
+export function createBotLogin(
+  systemRepo: PostgresRepository,
+  membership: WithId<ProjectMembership>
+): Promise<WithId<Login>> {
   return systemRepo.createResource<Login>({
     resourceType: 'Login',
     user: membership.user,
@@ -209,7 +248,7 @@ function createBotLogin(systemRepo: PostgresRepository, membership: WithId<Proje
 }
 
 /** Project.secret by name, Medplum's `event.secrets` shape. */
-async function projectSecrets(
+export async function projectSecrets(
   systemRepo: PostgresRepository,
   projectId: string
 ): Promise<Record<string, ProjectSetting>> {
@@ -230,53 +269,15 @@ interface RunnerInput {
 
 type RunnerMessage = { type: 'result'; value?: unknown; undefined?: boolean } | { type: 'error'; message: string };
 
-/**
- * The child process: Node's permission model allows reading only the runner and @medplum/core
- * (no writes, child processes, workers, addons or inspector), the environment is empty, the heap
- * is capped, and the process is killed at the timeout.
- */
+/** One run in a fresh child process (sandbox-process.ts), killed at the timeout. */
 function runInChildProcess(run: RunnerInput, limits: { timeoutMs: number; memoryMb: number }): Promise<BotRunResult> {
   return new Promise((resolve) => {
-    const child = fork(RUNNER_PATH, [], {
-      execPath: process.execPath,
-      execArgv: [
-        '--permission',
-        `--allow-fs-read=${RUNNER_PATH}`,
-        `--allow-fs-read=${PRIVATE_ADDRESS_PATH}`,
-        `--allow-fs-read=${dirname(run.corePath)}`,
-        `--max-old-space-size=${limits.memoryMb}`,
-        '--disable-proto=delete',
-      ],
-      env: {},
-      cwd: dirname(RUNNER_PATH),
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      serialization: 'json',
-    });
-    liveChildren.add(child);
-    const rssLimitMb = 2 * limits.memoryMb + RSS_OVERHEAD_MB;
+    const child = forkBotProcess(RUNNER_PATH, limits.memoryMb);
+    const rssLimitMb = residentLimitMb(limits.memoryMb);
     let memoryExceeded = false;
-    let reading = false;
-    const rssPoller =
-      CAN_READ_RSS && child.pid
-        ? setInterval(() => {
-            if (reading) {
-              return;
-            }
-            reading = true;
-            readFile(`/proc/${child.pid}/statm`, 'utf8')
-              .then((statm) => {
-                const residentBytes = Number(statm.split(' ')[1]) * PAGE_BYTES;
-                if (residentBytes > rssLimitMb * 1024 * 1024 && child.exitCode === null && child.signalCode === null) {
-                  memoryExceeded = true;
-                  child.kill('SIGKILL');
-                }
-              })
-              .catch(() => undefined) // the process has just exited
-              .finally(() => {
-                reading = false;
-              });
-          }, RSS_POLL_MS)
-        : undefined;
+    const stopWatch = watchResidentMemory(child, limits.memoryMb, () => {
+      memoryExceeded = true;
+    });
     const log = new LogTail(MAX_LOG_CHARS);
     child.stdout?.on('data', (chunk: Buffer) => log.push(chunk));
     child.stderr?.on('data', (chunk: Buffer) => log.push(chunk));
@@ -328,8 +329,7 @@ function runInChildProcess(run: RunnerInput, limits: { timeoutMs: number; memory
       }
     };
     child.on('exit', (code, signal) => {
-      liveChildren.delete(child);
-      clearInterval(rssPoller);
+      stopWatch();
       // stdout/stderr may still hold the last output (an OOM report): read them to their end first.
       let open = [child.stdout, child.stderr].filter((s) => s && !s.readableEnded).length;
       if (open === 0) {
@@ -342,8 +342,7 @@ function runInChildProcess(run: RunnerInput, limits: { timeoutMs: number; memory
       setTimeout(() => done(code, signal), 200);
     });
     child.on('error', (err) => {
-      liveChildren.delete(child);
-      clearInterval(rssPoller);
+      stopWatch();
       child.kill('SIGKILL');
       done(null, null, err);
     });
@@ -353,33 +352,6 @@ function runInChildProcess(run: RunnerInput, limits: { timeoutMs: number; memory
       }
     });
   });
-}
-
-/** Keeps the last `max` characters of a stream of output. */
-class LogTail {
-  private chunks: string[] = [];
-  private length = 0;
-  private truncated = false;
-
-  constructor(private readonly max: number) {}
-
-  push(chunk: Buffer): void {
-    const text = chunk.toString('utf8');
-    this.chunks.push(text);
-    this.length += text.length;
-    while (this.length - this.chunks[0].length >= this.max) {
-      this.length -= (this.chunks.shift() as string).length;
-      this.truncated = true;
-    }
-  }
-
-  text(): string {
-    const all = this.chunks.join('');
-    if (all.length <= this.max && !this.truncated) {
-      return all;
-    }
-    return `[…]${all.slice(-this.max)}`;
-  }
 }
 
 /** Runs that may wait for a slot; beyond them a run fails at once rather than pile up requests. */
