@@ -236,8 +236,10 @@ describe('inbound messages, opt-out and threads', () => {
       body: JSON.stringify({ from: handset, to: SMS_FROM, body: 'Habari' }),
     });
     expect(res.status).toBe(200);
-    const thread = await (await fetch(`${standIn.url}/_stand-in/threads/${encodeURIComponent(handset)}`)).json();
-    expect(thread.messages.map((m: { body: string }) => m.body)).toEqual(['Habari']);
+    const thread = (await (await fetch(`${standIn.url}/_stand-in/threads/${encodeURIComponent(handset)}`)).json()) as {
+      messages: { body: string }[];
+    };
+    expect(thread.messages.map((m) => m.body)).toEqual(['Habari']);
     const bad = await fetch(`${standIn.url}/_stand-in/inbound`, { method: 'POST', body: '{"from": 1}' });
     expect(bad.status).toBe(400);
     const notOurs = await fetch(`${standIn.url}/_stand-in/inbound`, {
