@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Bundle, Communication, Consent, Patient, Task } from '@medplum/fhirtypes';
+import type { Bundle, Communication, Consent, Patient, Resource, Task } from '@medplum/fhirtypes';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/test-server.js';
@@ -61,7 +61,7 @@ describe('POST /messaging/twilio/inbound', () => {
     });
   }
 
-  async function search<T>(query: string): Promise<T[]> {
+  async function search<T extends Resource>(query: string): Promise<T[]> {
     const res = await server.request({ method: 'GET', url: `/fhir/R4/${query}` });
     expect(res.statusCode).toBe(200);
     return ((res.json() as Bundle<T>).entry ?? []).map((e) => e.resource as T);
