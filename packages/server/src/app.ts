@@ -33,7 +33,9 @@ import { registerMetrics } from './infra/metrics.js';
 import type { Pool } from './infra/postgres.js';
 import { startBackgroundWork } from './jobs/background.js';
 import { closeSharedJobQueues, enqueueBotRun, jobQueuesFor } from './jobs/queues.js';
+import { simulatorRoutes } from './messaging/simulator/simulator-routes.js';
 import { twilioInboundRoutes } from './messaging/twilio/inbound-routes.js';
+import type { TwilioStandIn } from './messaging/twilio-stand-in/stand-in.js';
 import { authorizeRoutes } from './oauth/authorize.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { sessionRoutes } from './oauth/session-routes.js';
@@ -52,6 +54,8 @@ export interface AppDeps {
   logger: FastifyBaseLogger;
   /** Build expensive caches (the GraphQL schema, in its worker thread) at once; /readyz waits for them. */
   warmUp?: boolean;
+  /** The local Twilio stand-in, when TWILIO_STAND_IN is on: the phone simulator drives it. */
+  standIn?: TwilioStandIn;
 }
 
 /** @tiba/server's version, from its package.json (the same path from src/ and dist/). */
@@ -201,6 +205,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   // Patients' messages: public webhooks, each verified by its gateway's signature or secret.
   await app.register(twilioInboundRoutes, { baseUrl: config.baseUrl, repositories });
+  if (deps.standIn) {
+    await app.register(simulatorRoutes, { standIn: deps.standIn, repositories, authenticate });
+  }
   // The queues open on the first async run; closing them when none opened is a no-op.
   app.addHook('onClose', () => closeSharedJobQueues(config));
   await app.register(adminRoutes, { authenticate, systemRepo: repositories.system('project administration') });

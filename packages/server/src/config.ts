@@ -124,6 +124,12 @@ export interface TwilioSettings {
   whatsappFrom?: string;
   /** Where the official `twilio` client sends REST calls (another host plays Twilio in tests and demos). */
   apiBaseUrl?: string;
+  /**
+   * TWILIO_STAND_IN=true: the server runs Tiba's local Twilio stand-in (on in `npm start`) on
+   * TWILIO_STAND_IN_PORT (0: any free port) and sends through it; the phone simulator needs it.
+   */
+  standIn: boolean;
+  standInPort: number;
 }
 
 /** Bounds on the cost of one search request; see the README's configuration table. */
@@ -212,6 +218,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
       from: env.TWILIO_FROM || undefined,
       whatsappFrom: env.TWILIO_WHATSAPP_FROM || undefined,
       apiBaseUrl: env.TWILIO_API_BASE_URL?.replace(/\/+$/, '') || undefined,
+      standIn: env.TWILIO_STAND_IN === 'true' || env.TWILIO_STAND_IN === '1',
+      standInPort: toInt(env.TWILIO_STAND_IN_PORT, 0, 'TWILIO_STAND_IN_PORT'),
     }),
     botWarmProcesses: toInt(env.BOT_WARM_PROCESSES, 4, 'BOT_WARM_PROCESSES'),
     botWarmIdleSeconds: toInt(env.BOT_WARM_IDLE_SECONDS, 300, 'BOT_WARM_IDLE_SECONDS') || 300,

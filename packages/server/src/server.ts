@@ -5,6 +5,7 @@ import type { TibaConfig } from './config.js';
 import { createLogger } from './infra/logger.js';
 import { createPool } from './infra/postgres.js';
 import { createRedis } from './infra/redis.js';
+import { startConfiguredStandIn } from './messaging/simulator/configured-stand-in.js';
 import { prepareDatabase } from './setup/prepare-database.js';
 
 export interface TibaServer {
@@ -16,9 +17,11 @@ export interface TibaServer {
 
 /** Prepares the database and builds the app; `listen()` opens the port. */
 export async function createServer(
-  config: Readonly<TibaConfig>,
+  configured: Readonly<TibaConfig>,
   options?: { logger?: boolean; warmUp?: boolean }
 ): Promise<TibaServer> {
+  // Before anything reads the Twilio settings: with the stand-in on, they point at it.
+  const { config, standIn } = await startConfiguredStandIn(configured);
   const log = createLogger(config.logLevel, options?.logger !== false);
   const pool = createPool(config.databaseUrl, config.databasePoolSize, {
     statementTimeoutMs: config.statementTimeoutMs,
@@ -28,7 +31,7 @@ export async function createServer(
     await redis.connect();
     await prepareDatabase(config, pool, log);
     const keys = await loadSigningKeys(pool);
-    const app = await buildApp({ config, pool, redis, keys, logger: log, warmUp: options?.warmUp });
+    const app = await buildApp({ config, pool, redis, keys, logger: log, warmUp: options?.warmUp, standIn });
     // Picks up keys rotated by other processes (`npm run rotate-keys`).
     keys.startAutoReload(config.signingKeyReloadSeconds * 1000, (err) =>
       log.warn({ err }, 'Could not reload the signing keys; keeping the current ones')
@@ -37,6 +40,7 @@ export async function createServer(
       keys.stopAutoReload();
       await pool.end();
       redis.disconnect();
+      await standIn?.close();
     });
     return {
       app,
@@ -46,6 +50,7 @@ export async function createServer(
   } catch (err) {
     await pool.end().catch(() => undefined);
     redis.disconnect();
+    await standIn?.close().catch(() => undefined);
     throw err;
   }
 }
