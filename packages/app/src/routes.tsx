@@ -23,6 +23,10 @@ export const routes: RouteObject[] = [
         path: 'Patient/:id',
         lazy: async () => ({ Component: (await import('./pages/PatientPage')).PatientPage }),
       },
+      {
+        path: 'simulator',
+        lazy: async () => ({ Component: (await import('./simulator/PhoneSimulatorPage')).PhoneSimulatorPage }),
+      },
       { path: '*', Component: NotFoundPage },
     ],
   },

@@ -33,6 +33,9 @@ export function SignedInLayout() {
             <Button component={NavLink} to="/Patient/new" variant="subtle">
               New patient
             </Button>
+            <Button component={NavLink} to="/simulator" variant="subtle">
+              Phone simulator
+            </Button>
           </Group>
           <Button variant="default" onClick={() => void signOut()}>
             Sign out
