@@ -36,6 +36,7 @@ import { closeSharedJobQueues, enqueueBotRun, jobQueuesFor } from './jobs/queues
 import { simulatorRoutes } from './messaging/simulator/simulator-routes.js';
 import { twilioInboundRoutes } from './messaging/twilio/inbound-routes.js';
 import type { TwilioStandIn } from './messaging/twilio-stand-in/stand-in.js';
+import { ussdRoutes } from './messaging/ussd/ussd-routes.js';
 import { authorizeRoutes } from './oauth/authorize.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { sessionRoutes } from './oauth/session-routes.js';
@@ -205,6 +206,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   // Patients' messages: public webhooks, each verified by its gateway's signature or secret.
   await app.register(twilioInboundRoutes, { baseUrl: config.baseUrl, repositories });
+  await app.register(ussdRoutes, { config, repositories, redis, keys, audit, logger: app.log });
   if (deps.standIn) {
     await app.register(simulatorRoutes, { standIn: deps.standIn, repositories, authenticate });
   }

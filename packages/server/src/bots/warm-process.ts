@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { BotRunResult } from './execute.js';
-import { MAX_WAITING_RUNS, Slots } from './execute.js';
+import { Slots } from './execute.js';
 import {
   CORE_PATH,
   forkBotProcess,
@@ -11,7 +11,9 @@ import {
 } from './sandbox-process.js';
 
 /** Runs one warm process takes at once; more wait (a bot's runs are mostly waiting on HTTP). */
-export const MAX_RUNS_PER_PROCESS = 16;
+export const MAX_RUNS_PER_PROCESS = 32;
+/** Runs that may wait for it: a USSD menu may have a thousand sessions at once, each a short run. */
+export const MAX_WAITING_PER_PROCESS = 2000;
 /** How long a new process may take to load its code before it counts as broken. */
 const INIT_TIMEOUT_MS = 10_000;
 
@@ -50,7 +52,7 @@ export class WarmBotProcess {
   lastUsedAt = Date.now();
   private readonly child: ChildProcess;
   private readonly pending = new Map<number, PendingRun>();
-  private readonly slots = new Slots(MAX_RUNS_PER_PROCESS, MAX_WAITING_RUNS);
+  private readonly slots = new Slots(MAX_RUNS_PER_PROCESS, MAX_WAITING_PER_PROCESS);
   private readonly ready: Promise<string | undefined>;
   private readonly output = new LogTail(4096);
   private nextRunId = 1;

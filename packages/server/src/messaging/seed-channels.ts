@@ -56,7 +56,7 @@ export async function seedTwilioChannels(
 }
 
 /** Sets the named Project.secret entries (unset values are left as they are). */
-async function storeSecrets(
+export async function storeSecrets(
   systemRepo: PostgresRepository,
   project: WithId<Project>,
   values: Record<string, string | undefined>

@@ -3,6 +3,7 @@ import { loadFhirDefinitions } from '../fhir/definitions.js';
 import { getLocalValueSet } from '../fhir/validation/value-sets.js';
 import { ensureDatabase, migrate, type Pool } from '../infra/postgres.js';
 import { seedTwilioChannels } from '../messaging/seed-channels.js';
+import { seedUssdChannel } from '../messaging/ussd/seed-ussd-channel.js';
 import { createRepositoryFactory } from '../repository/factory.js';
 import { PostgresRepository } from '../repository/repository.js';
 import { ensureDefaultAdmin, type SetupLog } from './default-admin.js';
@@ -11,7 +12,7 @@ import { loadProfiles, seedBaseDefinitions } from './seed-definitions.js';
 /**
  * Everything the server needs before it serves: the database and its schema, the R4
  * definitions (in memory and as resources), the profiles, the default admin and the messaging
- * channels TWILIO_* name.
+ * channels TWILIO_* and USSD_* name.
  */
 export async function prepareDatabase(config: Readonly<TibaConfig>, pool: Pool, log: SetupLog): Promise<void> {
   await ensureDatabase(config.databaseUrl);
@@ -37,4 +38,5 @@ export async function prepareDatabase(config: Readonly<TibaConfig>, pool: Pool, 
   }
   const project = await ensureDefaultAdmin(systemRepo, config, log);
   await seedTwilioChannels(systemRepo, project, config.twilio, log);
+  await seedUssdChannel(systemRepo, project, config.ussd, config.baseUrl, log);
 }
