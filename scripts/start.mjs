@@ -25,6 +25,10 @@ const SIDECAR = path.join(ROOT, 'scripts', 'lib', 'sidecar.mjs');
 const DEPLOY_BOTS = path.join(ROOT, 'bots', 'deploy.mjs');
 /** The admin client npm start gives the server when ADMIN_CLIENT_ID/SECRET are unset (it deploys the bots with it). */
 const ADMIN_CLIENT_FILE = path.join(DATA_DIR, 'admin-client.json');
+/** The demo Twilio account the local stand-in plays (no real Twilio account needed). */
+const STAND_IN_ACCOUNT_FILE = path.join(DATA_DIR, 'twilio-stand-in.json');
+/** The demo clinic's USSD code, as Africa's Talking sandbox codes look. */
+const DEMO_USSD_SERVICE_CODE = '*384*123#';
 /** How long the server gets to drain after SIGINT/SIGTERM before it is killed. */
 const SERVER_STOP_TIMEOUT_MS = 30_000;
 
@@ -196,6 +200,34 @@ function adminClientCredentials(env) {
   return JSON.parse(readFileSync(ADMIN_CLIENT_FILE, 'utf8'));
 }
 
+/**
+ * The phone simulator's Twilio stand-in is on unless real Twilio credentials are given (or
+ * TWILIO_STAND_IN=false): a demo account generated once and kept in .data/, and a USSD code.
+ */
+function demoMessaging(env) {
+  if (env.TWILIO_STAND_IN === undefined && !env.TWILIO_AUTH_TOKEN) {
+    env.TWILIO_STAND_IN = 'true';
+  }
+  if (env.TWILIO_STAND_IN !== 'true') {
+    return;
+  }
+  if (!env.TWILIO_ACCOUNT_SID || !env.TWILIO_AUTH_TOKEN) {
+    if (!existsSync(STAND_IN_ACCOUNT_FILE)) {
+      mkdirSync(DATA_DIR, { recursive: true });
+      const generated = {
+        accountSid: `AC${randomBytes(16).toString('hex')}`,
+        authToken: randomBytes(16).toString('hex'),
+      };
+      writeFileSync(STAND_IN_ACCOUNT_FILE, `${JSON.stringify(generated, null, 2)}\n`, { mode: 0o600 });
+    }
+    const account = JSON.parse(readFileSync(STAND_IN_ACCOUNT_FILE, 'utf8'));
+    env.TWILIO_ACCOUNT_SID = account.accountSid;
+    env.TWILIO_AUTH_TOKEN = account.authToken;
+  }
+  env.USSD_SERVICE_CODE ??= DEMO_USSD_SERVICE_CODE;
+  log('messaging: the local Twilio stand-in plays Twilio; open the Phone simulator in the app');
+}
+
 /** `npm run deploy:bots` against the running server; a failure is reported, the server keeps running. */
 async function deployBots(port, credentials) {
   if (!credentials) {
@@ -307,6 +339,8 @@ async function main() {
     env.ADMIN_CLIENT_ID = adminClient.clientId;
     env.ADMIN_CLIENT_SECRET = adminClient.clientSecret;
   }
+
+  demoMessaging(env);
 
   const port = Number(env.PORT || 8103);
   const baseUrl = env.BASE_URL || `http://localhost:${port}/`;

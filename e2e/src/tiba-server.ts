@@ -33,7 +33,14 @@ export interface TibaProcess {
  * on a new, empty database, serving the built web app (unless `app: false`). Resolves once
  * /healthcheck answers.
  */
-export async function startTibaServer({ app = true }: { app?: boolean } = {}): Promise<TibaProcess> {
+export async function startTibaServer({
+  app = true,
+  env = {},
+}: {
+  app?: boolean;
+  /** More settings for the server (e.g. TWILIO_STAND_IN). */
+  env?: Record<string, string>;
+} = {}): Promise<TibaProcess> {
   for (const [file, build] of [
     [SERVER_MAIN, '@tiba/server'],
     ...(app ? [[`${APP_DIST_DIR}/index.html`, '@tiba/app']] : []),
@@ -53,7 +60,7 @@ export async function startTibaServer({ app = true }: { app?: boolean } = {}): P
   try {
     for (let attempt = 1; ; attempt++) {
       try {
-        const started = await spawnServer({ app, databaseUrl, ...credentials });
+        const started = await spawnServer({ app, env, databaseUrl, ...credentials });
         const stop = async () => {
           await started.stop();
           await dropDatabase(databaseName);
@@ -76,6 +83,7 @@ class PortTakenError extends Error {}
 
 interface SpawnOptions {
   app: boolean;
+  env: Record<string, string>;
   databaseUrl: string;
   adminEmail: string;
   adminPassword: string;
@@ -104,6 +112,7 @@ async function spawnServer(options: SpawnOptions): Promise<Pick<TibaProcess, 'ba
       ADMIN_CLIENT_SECRET: options.adminClientSecret,
       ...(options.app ? { APP_DIST_DIR } : undefined),
       LOG_LEVEL: process.env.E2E_SERVER_LOG_LEVEL ?? 'warn',
+      ...options.env,
     },
     // The IPC channel carries the server's "listening" message (main.ts).
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

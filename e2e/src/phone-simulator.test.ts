@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { launchBrowser, type TestBrowser } from './browser.js';
+import { saveScreenshot } from './screenshots.js';
+import { signInAsAdmin } from './sign-in.js';
+import { startTibaServer, type TibaProcess } from './tiba-server.js';
+
+const ELEMENT_TIMEOUT_MS = 30_000;
+
+/**
+ * A clinician's training loop with no Twilio account: the phone simulator texts STOP and START
+ * through the real signed webhook, and the clinic's confirmations arrive from the stand-in.
+ */
+describe('phone simulator end to end', () => {
+  let server: TibaProcess;
+  let browser: TestBrowser;
+  let page: Page;
+  const phone = `+2547${String(randomBytes(4).readUInt32BE() % 100_000_000).padStart(8, '0')}`;
+
+  beforeAll(async () => {
+    const [started, launched] = await Promise.allSettled([
+      startTibaServer({
+        env: {
+          TWILIO_STAND_IN: 'true',
+          TWILIO_ACCOUNT_SID: `AC${randomBytes(16).toString('hex')}`,
+          TWILIO_AUTH_TOKEN: randomBytes(16).toString('hex'),
+        },
+      }),
+      launchBrowser(),
+    ]);
+    server = started.status === 'fulfilled' ? started.value : (undefined as never);
+    browser = launched.status === 'fulfilled' ? launched.value : (undefined as never);
+    for (const result of [started, launched]) {
+      if (result.status === 'rejected') {
+        throw result.reason;
+      }
+    }
+    page = await browser.context.newPage();
+    page.setDefaultTimeout(ELEMENT_TIMEOUT_MS);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('texts STOP and START from a phone and sees each confirmed once', async () => {
+    await signInAsAdmin(page, server);
+    await page.getByRole('link', { name: 'Phone simulator' }).click();
+    await page.getByRole('heading', { name: 'Phone simulator' }).waitFor();
+    await page.getByLabel('Phone number').fill(phone);
+    const thread = page.getByTestId('thread');
+    await thread.getByText(`No messages yet between ${phone}`).waitFor();
+
+    await page.getByLabel(`Text from ${phone}`).fill('STOP');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await thread.getByTestId('message-to-phone').filter({ hasText: 'You have unsubscribed' }).waitFor();
+
+    await page.getByLabel(`Text from ${phone}`).fill('START');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await thread.getByTestId('message-to-phone').filter({ hasText: 'You are subscribed again' }).waitFor();
+    await saveScreenshot(page, 'phone-simulator-sms');
+
+    // STOP again is a change (confirmed); a STOP right after it is not confirmed twice.
+    const sendText = async (text: string, fromPhoneCount: number) => {
+      await page.getByLabel(`Text from ${phone}`).fill(text);
+      await page.getByRole('button', { name: 'Send' }).click();
+      await expect.poll(() => thread.getByTestId('message-from-phone').count()).toBe(fromPhoneCount);
+    };
+    await sendText('STOP', 3);
+    await expect
+      .poll(() => thread.getByTestId('message-to-phone').filter({ hasText: 'You have unsubscribed' }).count())
+      .toBe(2);
+    await sendText('stop', 4);
+    // The thread is read after the webhook answered: a confirmation would be there by now.
+    expect(await thread.getByTestId('message-to-phone').count()).toBe(3);
+  });
+});
