@@ -97,6 +97,10 @@ export interface TibaConfig {
   jwksAllowedHosts: readonly string[];
   /** Twilio credentials and numbers that seed the default project's messaging channels at start. */
   twilio: TwilioSettings;
+  /** Tries per outbound message when Twilio fails transiently (5xx, 429, network). */
+  outboundMaxAttempts: number;
+  /** Delay before the first retry of an outbound message (ms); each further retry waits twice as long. */
+  outboundRetryDelayMs: number;
   /** Warm bot processes (USSD menus) alive at once, and how long an unused one stays. */
   botWarmProcesses: number;
   botWarmIdleSeconds: number;
@@ -221,6 +225,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<TibaC
       standIn: env.TWILIO_STAND_IN === 'true' || env.TWILIO_STAND_IN === '1',
       standInPort: toInt(env.TWILIO_STAND_IN_PORT, 0, 'TWILIO_STAND_IN_PORT'),
     }),
+    outboundMaxAttempts: toInt(env.OUTBOUND_MAX_ATTEMPTS, 6, 'OUTBOUND_MAX_ATTEMPTS') || 1,
+    outboundRetryDelayMs: toInt(env.OUTBOUND_RETRY_DELAY_MS, 5000, 'OUTBOUND_RETRY_DELAY_MS'),
     botWarmProcesses: toInt(env.BOT_WARM_PROCESSES, 4, 'BOT_WARM_PROCESSES'),
     botWarmIdleSeconds: toInt(env.BOT_WARM_IDLE_SECONDS, 300, 'BOT_WARM_IDLE_SECONDS') || 300,
     ussd: Object.freeze({

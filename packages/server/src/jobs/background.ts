@@ -5,6 +5,7 @@ import type { SigningKeys } from '../auth/keys.js';
 import { runBotJob } from '../bots/run-job.js';
 import type { TibaConfig } from '../config.js';
 import type { Pool } from '../infra/postgres.js';
+import { startOutboundMessaging } from '../messaging/outbound/outbound-queue.js';
 import type { RepositoryFactory } from '../repository/factory.js';
 import { OutboxRelay } from '../subscriptions/relay.js';
 import { processDelivery } from './delivery-worker.js';
@@ -43,7 +44,13 @@ export interface BackgroundWork {
 export async function startBackgroundWork(deps: BackgroundDeps): Promise<BackgroundWork> {
   const { config, logger } = deps;
   const queues = jobQueuesFor(config);
-  const relay = new OutboxRelay({ config, pool: deps.pool, queues, logger });
+  // Capabilities that react to writes register here (STYLE rule 8): the relay feeds them.
+  const outbound = startOutboundMessaging(
+    config,
+    { systemRepo: deps.repositories.system('send outbound patient messages'), now: () => new Date(), logger },
+    logger
+  );
+  const relay = new OutboxRelay({ config, pool: deps.pool, queues, logger, reactions: [outbound.reaction] });
   const ctx = {
     config,
     systemRepo: deps.repositories.system('deliver subscription notifications and run bots'),
@@ -76,14 +83,14 @@ export async function startBackgroundWork(deps: BackgroundDeps): Promise<Backgro
   try {
     await relay.start();
   } catch (err) {
-    await Promise.all([delivery.close(), botRuns.close()]);
+    await Promise.all([delivery.close(), botRuns.close(), outbound.close()]);
     connection.disconnect();
     throw err;
   }
   return {
     async close() {
       await relay.close();
-      await Promise.all([delivery.close(), botRuns.close()]);
+      await Promise.all([delivery.close(), botRuns.close(), outbound.close()]);
       connection.disconnect();
     },
   };

@@ -34,11 +34,25 @@ const CLAIM_SQL = `WITH claimed AS (
       (extract(epoch FROM created_at) * 1000)::bigint AS created_ms)
   SELECT claimed.*, (${SUBSCRIPTION_FINGERPRINT_SQL}) AS subscriptions FROM claimed`;
 
+/**
+ * Server work a capability does when resources of some types are written (STYLE rule 8): the
+ * relay hands it the committed writes of those types, in the transaction that removes them from
+ * the outbox, so `enqueue` must queue idempotently (fixed job ids): after a crash before the
+ * commit the same rows come again.
+ */
+export interface OutboxReaction {
+  name: string;
+  resourceTypes: readonly string[];
+  enqueue(rows: readonly OutboxRow[]): Promise<void>;
+}
+
 export interface RelayOptions {
   config: Pick<TibaConfig, 'outboxPollMs' | 'subscriptionMaxAttempts' | 'subscriptionRetryDelayMs'>;
   pool: Pool;
   queues: Pick<JobQueues, 'delivery'>;
   logger: FastifyBaseLogger;
+  /** Internal reactions registered by capabilities, besides the project's Subscriptions. */
+  reactions?: readonly OutboxReaction[];
   /** Rows claimed per transaction. */
   batchSize?: number;
   /** How often the Subscription index is read again in full, whatever changed (ms). */
@@ -145,6 +159,7 @@ export class OutboxRelay {
         if (jobs.length > 0) {
           await this.options.queues.delivery.addBulk(jobs);
         }
+        await this.react(rows);
       }
       await client.query('COMMIT');
       return rows.length;
@@ -153,6 +168,15 @@ export class OutboxRelay {
       throw err;
     } finally {
       client.release();
+    }
+  }
+
+  private async react(rows: OutboxRow[]): Promise<void> {
+    for (const reaction of this.options.reactions ?? []) {
+      const theirs = rows.filter((row) => reaction.resourceTypes.includes(row.resource_type));
+      if (theirs.length > 0) {
+        await reaction.enqueue(theirs);
+      }
     }
   }
 

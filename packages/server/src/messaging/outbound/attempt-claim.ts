@@ -1,0 +1,104 @@
+import { getStatus, normalizeOperationOutcome, Operator, type WithId } from '@medplum/core';
+import type { Communication, CommunicationRequest } from '@medplum/fhirtypes';
+import type { PostgresRepository } from '../../repository/repository.js';
+import { mediumConcept } from '../medium.js';
+import type { MessagingMedium } from '../phone.js';
+import { deliveryOf, OUTBOUND_REQUEST_SYSTEM, setDelivery, updateCommunication } from './delivery-record.js';
+
+export type Claim =
+  | { owned: true; communication: WithId<Communication> }
+  | { owned: false; reason: string; communication: WithId<Communication> };
+
+/**
+ * Takes the right to call Twilio for a request, recorded BEFORE the call. The attempt record is
+ * a Communication whose identifier is the request's id, created with a conditional create in
+ * one serializable transaction: of two jobs for one request (a job run twice, two updates of the
+ * request), exactly one creates it and sends. A later job may take it over only from `retry`
+ * (a transient failure was recorded) and only with If-Match on the version it read.
+ *
+ * If the process dies during the call to Twilio, the record stays `sending`: Twilio may or may
+ * not have taken the message and has no idempotency key to ask, so after `leaseMs` the next job
+ * marks it `unknown` and does NOT send again (a person must never get a message twice); the
+ * status callback, if Twilio did send, still finds it by the id in its URL and moves it on.
+ */
+export async function claimAttempt(
+  systemRepo: PostgresRepository,
+  request: WithId<CommunicationRequest>,
+  projectId: string,
+  medium: MessagingMedium,
+  now: Date,
+  leaseMs: number
+): Promise<Claim> {
+  const repo = systemRepo.inProject(projectId);
+  const draft: Communication = {
+    resourceType: 'Communication',
+    status: 'preparation',
+    identifier: [{ system: OUTBOUND_REQUEST_SYSTEM, value: request.id }],
+    basedOn: [{ reference: `CommunicationRequest/${request.id}` }],
+    medium: [mediumConcept(medium)],
+    ...(request.category ? { category: request.category } : undefined),
+    ...(request.priority ? { priority: request.priority } : undefined),
+    ...(request.subject?.reference?.startsWith('Patient/') ? { subject: request.subject } : undefined),
+    ...(request.recipient ? { recipient: request.recipient } : undefined),
+    ...(request.payload ? { payload: request.payload } : undefined),
+  };
+  setDelivery(draft, { state: 'sending', since: now.toISOString(), attempts: 1 });
+  const { resource, outcome } = await repo.conditionalCreate<Communication>(draft, {
+    resourceType: 'Communication',
+    filters: [{ code: 'identifier', operator: Operator.EQUALS, value: `${OUTBOUND_REQUEST_SYSTEM}|${request.id}` }],
+  });
+  if (outcome.id === 'created') {
+    return { owned: true, communication: resource };
+  }
+  return takeOver(repo, resource, now, leaseMs);
+}
+
+async function takeOver(
+  repo: PostgresRepository,
+  existing: WithId<Communication>,
+  now: Date,
+  leaseMs: number
+): Promise<Claim> {
+  const delivery = deliveryOf(existing);
+  if (existing.status !== 'preparation') {
+    return { owned: false, reason: `its message is already ${existing.status}`, communication: existing };
+  }
+  if (delivery.state === 'sending') {
+    const since = delivery.since ? Date.parse(delivery.since) : 0;
+    if (now.getTime() - since < leaseMs) {
+      return { owned: false, reason: 'another job is sending it now', communication: existing };
+    }
+    const marked = await updateCommunication(repo, existing.id, (c) => {
+      if (c.status !== 'preparation' || deliveryOf(c).state !== 'sending' || deliveryOf(c).since !== delivery.since) {
+        return false;
+      }
+      c.status = 'unknown';
+      c.statusReason = {
+        text: 'The sending process stopped during its call to Twilio: the message may or may not have gone out, so it is not sent again. Check the message log in Twilio.',
+      };
+      return true;
+    });
+    return {
+      owned: false,
+      reason: 'a previous attempt stopped mid-call',
+      communication: marked?.communication ?? existing,
+    };
+  }
+  // `retry`: take it with If-Match, so of two jobs retrying at once one wins.
+  try {
+    const copy = structuredClone(existing);
+    setDelivery(copy, {
+      ...delivery,
+      state: 'sending',
+      since: now.toISOString(),
+      attempts: (delivery.attempts ?? 1) + 1,
+    });
+    const taken = await repo.updateResource(copy, { ifMatch: existing.meta?.versionId });
+    return { owned: true, communication: taken };
+  } catch (err) {
+    if (getStatus(normalizeOperationOutcome(err)) !== 412) {
+      throw err;
+    }
+    return { owned: false, reason: 'another job took over the retry', communication: existing };
+  }
+}
