@@ -33,6 +33,7 @@ import { registerMetrics } from './infra/metrics.js';
 import type { Pool } from './infra/postgres.js';
 import { startBackgroundWork } from './jobs/background.js';
 import { closeSharedJobQueues, enqueueBotRun, jobQueuesFor } from './jobs/queues.js';
+import { twilioStatusRoutes } from './messaging/outbound/status-routes.js';
 import { simulatorRoutes } from './messaging/simulator/simulator-routes.js';
 import { twilioInboundRoutes } from './messaging/twilio/inbound-routes.js';
 import type { TwilioStandIn } from './messaging/twilio-stand-in/stand-in.js';
@@ -206,6 +207,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   // Patients' messages: public webhooks, each verified by its gateway's signature or secret.
   await app.register(twilioInboundRoutes, { baseUrl: config.baseUrl, repositories });
+  await app.register(twilioStatusRoutes, { baseUrl: config.baseUrl, repositories });
   await app.register(ussdRoutes, { config, repositories, redis, keys, audit, logger: app.log });
   if (deps.standIn) {
     await app.register(simulatorRoutes, { standIn: deps.standIn, repositories, authenticate });
