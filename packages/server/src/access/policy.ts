@@ -232,6 +232,8 @@ export function permitsType(
 const SECRET_FIELDS: Record<string, readonly string[]> = {
   User: ['passwordHash', 'mfaSecret'],
   Login: ['code', 'codeChallenge', 'refreshSecret', 'nonce', 'mfaVerified'],
+  // Channel credentials and bot secrets: the server reads them, no API caller does.
+  Project: ['secret', 'systemSecret'],
 };
 
 /** The resource without its server-only secrets (a copy when something is removed). */

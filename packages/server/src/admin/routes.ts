@@ -1,9 +1,11 @@
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
+import { redactSecrets } from '../access/policy.js';
 import { createBot, parseBotRegistration } from '../bots/admin-bot.js';
 import type { PostgresRepository } from '../repository/repository.js';
 import { parseClientRegistration, registerClient } from './client.js';
 import { inviteMember, parseInviteRequest } from './invite.js';
 import { requireProjectAdmin } from './project-admin.js';
+import { parseProjectSecrets, replaceProjectSecrets } from './project-secrets.js';
 
 export interface AdminRoutesOptions {
   /** Answers 401 unless the request carries a valid bearer token (sets `request.auth`). */
@@ -42,5 +44,13 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     // Medplum answers with the Bot; its membership (the bot's own identity) is created with it.
     const bot = await createBot(systemRepo, project, registration);
     return reply.code(201).type('application/fhir+json').send(bot);
+  });
+
+  app.post<{ Params: { projectId: string } }>('/admin/projects/:projectId/secrets', async (request, reply) => {
+    const { project } = await requireProjectAdmin(systemRepo, request.auth, request.params.projectId);
+    const secret = parseProjectSecrets(request.body);
+    const updated = await replaceProjectSecrets(systemRepo, project, secret);
+    // Medplum answers with the Project; its secret values are not sent back.
+    return reply.code(200).type('application/fhir+json').send(redactSecrets(updated));
   });
 }
