@@ -194,6 +194,9 @@ export function runMarkdown(info) {
   if (info.subscriptionsMarkdown) {
     lines.push(info.subscriptionsMarkdown);
   }
+  if (info.ussdMarkdown) {
+    lines.push(info.ussdMarkdown);
+  }
   if (info.restartMarkdown) {
     lines.push(info.restartMarkdown);
   }
@@ -216,6 +219,12 @@ function runContext(info) {
 export function restartRunMarkdown(info) {
   const title = `### ${info.date.toISOString().slice(0, 16).replace('T', ' ')} UTC · ${info.commit} (restart to ready only)`;
   return [title, '', ...runContext(info), '', info.restartMarkdown].join('\n');
+}
+
+/** The entry of a \`BENCH_ONLY=ussd\` run: its context and the USSD table. */
+export function ussdRunMarkdown(info) {
+  const title = `### ${info.date.toISOString().slice(0, 16).replace('T', ' ')} UTC · ${info.commit} (USSD screens only)`;
+  return [title, '', ...runContext(info), '', info.ussdMarkdown].join('\n');
 }
 
 const TEMPLATE = `# Benchmarks

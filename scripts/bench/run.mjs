@@ -9,7 +9,8 @@
 // BENCH_WAIT_IDLE (0: seconds to wait for a busy machine to calm down before starting),
 // BENCH_NO_DOC=1 to leave docs/benchmarks.md alone, BENCH_AUDIT_COMPARE=0 to skip the audit-off
 // server (audit.mjs), BENCH_SUBSCRIPTIONS=0 to skip the subscriptions and bots (subscriptions.mjs),
-// BENCH_RESTARTS (3 starts for restart-to-ready, restart.mjs), BENCH_ONLY=restart for that phase alone.
+// BENCH_RESTARTS (3 starts for restart-to-ready, restart.mjs), BENCH_ONLY=restart for that phase alone,
+// BENCH_USSD=0 to skip the USSD screens (ussd.mjs), BENCH_ONLY=ussd for that phase alone.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
@@ -39,7 +40,15 @@ import {
 } from './load.mjs';
 import { makePatient } from './patients.mjs';
 import { pgbenchCeilings } from './pgbench.mjs';
-import { appendToDoc, gitCommit, machineInfo, restartRunMarkdown, resultsTable, runMarkdown } from './report.mjs';
+import {
+  appendToDoc,
+  gitCommit,
+  machineInfo,
+  restartRunMarkdown,
+  resultsTable,
+  runMarkdown,
+  ussdRunMarkdown,
+} from './report.mjs';
 import { RESTARTS, restartBench, restartMarkdown } from './restart.mjs';
 import {
   createDatabase,
@@ -54,6 +63,7 @@ import {
   waitReady,
 } from './server.mjs';
 import { SUBSCRIPTIONS_ENABLED, subscriptionsBench, subscriptionsMarkdown } from './subscriptions.mjs';
+import { USSD_ENABLED, ussdBench, ussdMarkdown, ussdServerEnv } from './ussd.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const env = process.env;
@@ -132,6 +142,7 @@ async function main() {
   const origin = `http://127.0.0.1:${port}`;
   const clientId = randomUUID();
   const clientSecret = randomBytes(24).toString('hex');
+  const ussdKey = randomBytes(24).toString('hex');
   const started = performance.now();
   const serverEnv = {
     DATABASE_URL: databaseUrl(DB_SERVER, dbName),
@@ -148,6 +159,8 @@ async function main() {
     // the server refuses by default (private addresses).
     REST_HOOK_ALLOWED_HOSTS: '*',
     REDIS_KEY_PREFIX: `tiba-bench-${runTag}:`,
+    // The USSD phase's channel (ussd.mjs), named by this callback key.
+    ...ussdServerEnv(ussdKey),
   };
   server = spawnServer({ root: ROOT, port, logFile, env: serverEnv });
   try {
@@ -163,6 +176,12 @@ async function main() {
     return;
   }
   const token = await getToken(`${origin}/`, clientId, clientSecret);
+  const ussdContext = { origin, clientId, clientSecret, key: ussdKey, serverPid: server.pid, runTag, say };
+  if (env.BENCH_ONLY === 'ussd') {
+    const ussd = await ussdBench(ussdContext);
+    await ussdOnly({ ussd, postgres, background, startSeconds });
+    return;
+  }
 
   // One create by hand first, so a broken server fails here with its answer, not after 10 s of 4xx.
   const probe = await fetch(`${origin}/fhir/R4/Patient`, {
@@ -303,6 +322,10 @@ async function main() {
       notes.push(`${subscriptions.failures} subscription writes, deliveries or bot runs failed or never arrived`);
     }
   }
+  const ussd = USSD_ENABLED ? await ussdBench(ussdContext) : null;
+  if (ussd?.errors > 0) {
+    notes.push(`${ussd.errors} USSD screens failed or apologised (first: ${ussd.firstError})`);
+  }
   await stats.close();
   stats = null;
   say('stopping the server for the raw PostgreSQL ceiling');
@@ -347,6 +370,7 @@ async function main() {
     auditMarkdown,
     accessMarkdown: accessCostMarkdown(results, patientResults),
     subscriptionsMarkdown: subscriptionsMarkdown(subscriptions),
+    ussdMarkdown: ussdMarkdown(ussd),
     restartMarkdown: restartMarkdown(restarts),
   };
   console.log(`\n${resultsTable(results, raw)}\n`);
@@ -356,6 +380,9 @@ async function main() {
   console.log(`${info.accessMarkdown}\n`);
   if (info.subscriptionsMarkdown) {
     console.log(`${info.subscriptionsMarkdown}\n`);
+  }
+  if (info.ussdMarkdown) {
+    console.log(`${info.ussdMarkdown}\n`);
   }
   console.log(`${info.restartMarkdown}\n`);
   if (env.BENCH_NO_DOC !== '1') {
@@ -392,6 +419,29 @@ async function restartOnly({ serverEnv, postgres, background, startSeconds }) {
   if (env.BENCH_NO_DOC !== '1') {
     appendToDoc(path.join(ROOT, 'docs', 'benchmarks.md'), restartRunMarkdown(info));
     say('added this run to docs/benchmarks.md');
+  }
+}
+
+/** BENCH_ONLY=ussd: the USSD screens alone, on a fresh server. */
+async function ussdOnly({ ussd, postgres, background, startSeconds }) {
+  const info = {
+    date: new Date(),
+    commit: gitCommit(ROOT),
+    machine: machineInfo(),
+    postgres,
+    background,
+    command: 'BENCH_ONLY=ussd npm run bench',
+    startSeconds,
+    ussdMarkdown: ussdMarkdown(ussd),
+  };
+  console.log(`\n${info.ussdMarkdown}`);
+  if (env.BENCH_NO_DOC !== '1') {
+    appendToDoc(path.join(ROOT, 'docs', 'benchmarks.md'), ussdRunMarkdown(info));
+    say('added this run to docs/benchmarks.md');
+  }
+  if (ussd.errors > 0) {
+    say(`FLAGGED: ${ussd.errors} USSD screens failed (first: ${ussd.firstError})`);
+    process.exitCode = 1;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { WithId } from '@medplum/core';
-import type { Bot, Login } from '@medplum/fhirtypes';
+import type { Bot, Login, ProjectSetting } from '@medplum/fhirtypes';
 import { findBotMembership } from './bot-membership.js';
 import {
   type BotContext,
@@ -20,6 +20,8 @@ import { WarmBotProcess } from './warm-process.js';
  * must expire, and a long-lived bot process should not accumulate state forever.
  */
 export const WARM_PROCESS_MAX_AGE_MS = 10 * 60_000;
+/** Project secrets (`event.secrets`) are re-read at most this often for warm runs: one query less per run. */
+const SECRETS_CACHE_MS = 5000;
 
 export interface WarmPoolOptions {
   /** Warm processes alive at once in this server (BOT_WARM_PROCESSES). */
@@ -45,6 +47,7 @@ export class WarmBotPool {
   private readonly entries = new Map<string, PoolEntry>();
   /** Processes being started, so concurrent first runs of a bot start one, not many. */
   private readonly starting = new Map<string, Promise<PoolEntry | BotRunResult | undefined>>();
+  private readonly secrets = new Map<string, { at: number; value: Promise<Record<string, ProjectSetting>> }>();
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
 
@@ -70,13 +73,24 @@ export class WarmBotPool {
     run: { projectId: string; codeUrl: string; timeoutMs: number }
   ): Promise<BotRunResult | undefined> {
     const { bot } = request;
-    const secrets = await projectSecrets(this.ctx.systemRepo, run.projectId);
+    const secrets = await this.secretsOf(run.projectId);
     // The warm process is taken and used in one synchronous step, so nothing evicts it in between.
     const entry = this.freshEntry(bot.id, run.codeUrl) ?? (await this.startOnce(bot, run.projectId, run.codeUrl));
     if (!entry || 'success' in entry) {
       return entry;
     }
     return entry.process.run(botEvent(bot, request, secrets), run.timeoutMs);
+  }
+
+  private secretsOf(projectId: string): Promise<Record<string, ProjectSetting>> {
+    const cached = this.secrets.get(projectId);
+    if (cached && Date.now() - cached.at < SECRETS_CACHE_MS) {
+      return cached.value;
+    }
+    const value = projectSecrets(this.ctx.systemRepo, projectId);
+    this.secrets.set(projectId, { at: Date.now(), value });
+    value.catch(() => this.secrets.delete(projectId));
+    return value;
   }
 
   /** Stops every process (the server is closing). */

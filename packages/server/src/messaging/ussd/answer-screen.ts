@@ -1,5 +1,5 @@
 import { badRequest, OperationOutcomeError, type WithId } from '@medplum/core';
-import type { Patient } from '@medplum/fhirtypes';
+import type { Bot, Patient } from '@medplum/fhirtypes';
 import type { FastifyBaseLogger } from 'fastify';
 import { type BotContext, executeBot } from '../../bots/execute.js';
 import type { WarmBotPool } from '../../bots/warm-pool.js';
@@ -8,14 +8,13 @@ import { matchPatientByPhone } from '../patient-match.js';
 import { readMenuAnswer, USSD_APOLOGY, USSD_TIME_UP } from './menu-answer.js';
 import type { FinishedSession } from './session-record.js';
 import { USSD_SESSION_LIMIT_MS, type UssdSession, type UssdSessionStore } from './session-store.js';
-import { findMenuBot, type UssdChannel } from './ussd-channel.js';
+import type { UssdChannel } from './ussd-channel.js';
 import type { UssdScreenRequest } from './ussd-request.js';
 
 /** A screen must be answered within the gateway's ~10 s; a bot gets this long, whatever Bot.timeout says. */
 export const USSD_BOT_TIMEOUT_MS = 5000;
 
 export interface ScreenDeps {
-  systemRepo: PostgresRepository;
   /** The channel's project, acting for the channel (patient lookup, the session's record). */
   projectRepo: PostgresRepository;
   sessions: UssdSessionStore;
@@ -55,7 +54,7 @@ export interface ScreenAnswer {
  */
 export async function answerScreen(
   deps: ScreenDeps,
-  channel: UssdChannel,
+  { channel, bot }: { channel: UssdChannel; bot: WithId<Bot> | undefined },
   request: UssdScreenRequest,
   traceId: string
 ): Promise<ScreenAnswer> {
@@ -99,7 +98,6 @@ export async function answerScreen(
     const done = { ...session, inputs };
     return { body: USSD_APOLOGY, finished: finished(channel, request, done, USSD_APOLOGY, 'stopped', now, reason) };
   };
-  const bot = await findMenuBot(deps.systemRepo, channel);
   if (!bot) {
     return fail('The channel names no menu Bot of its project');
   }

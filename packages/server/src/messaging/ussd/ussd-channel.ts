@@ -77,23 +77,32 @@ export async function findUssdChannel(
   return { endpoint, projectId, serviceCode };
 }
 
-/** True when `given` equals the channel's callback key (constant time); false when the key is not set. */
-export async function checkCallbackKey(
-  systemRepo: PostgresRepository,
-  channel: UssdChannel,
-  given: string
-): Promise<boolean> {
+/** The channel's callback key, from the Project.secret entry its Endpoint names; undefined when not set. */
+export async function callbackKeyOf(systemRepo: PostgresRepository, channel: UssdChannel): Promise<string | undefined> {
   const name =
     channel.endpoint.extension?.find((e) => e.url === USSD_CALLBACK_KEY_EXTENSION)?.valueString ??
     DEFAULT_CALLBACK_KEY_SECRET;
   const project = await systemRepo.readResource<Project>('Project', channel.projectId);
-  const expected = project.secret?.find((s) => s.name === name)?.valueString;
+  return project.secret?.find((s) => s.name === name)?.valueString || undefined;
+}
+
+/** True when `given` equals the key (constant time); false when there is no key. */
+export function keyMatches(given: string, expected: string | undefined): boolean {
   if (!expected) {
     return false;
   }
   // Digests have one length, so the comparison takes the same time whatever was sent.
   const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
   return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** True when `given` equals the channel's callback key (constant time); false when the key is not set. */
+export async function checkCallbackKey(
+  systemRepo: PostgresRepository,
+  channel: UssdChannel,
+  given: string
+): Promise<boolean> {
+  return keyMatches(given, await callbackKeyOf(systemRepo, channel));
 }
 
 /** The channel's menu Bot, in the channel's own project only; undefined when it names none or it is gone. */

@@ -9,9 +9,10 @@ import { WarmBotPool } from '../../bots/warm-pool.js';
 import type { TibaConfig } from '../../config.js';
 import type { RepositoryFactory } from '../../repository/factory.js';
 import { answerScreen } from './answer-screen.js';
+import { UssdChannelDirectory } from './channel-directory.js';
 import { recordUssdSession } from './session-record.js';
 import { UssdSessionStore } from './session-store.js';
-import { checkCallbackKey, findUssdChannel } from './ussd-channel.js';
+import { keyMatches } from './ussd-channel.js';
 import { parseUssdRequest, USSD_BODY_LIMIT } from './ussd-request.js';
 
 export interface UssdRoutesOptions {
@@ -38,6 +39,7 @@ export async function ussdRoutes(app: FastifyInstance, options: UssdRoutesOption
   const warm = new WarmBotPool(bots, { size: config.botWarmProcesses, idleMs: config.botWarmIdleSeconds * 1000 });
   app.addHook('onClose', async () => warm.close());
   const sessions = new UssdSessionStore(options.redis, config.redisKeyPrefix);
+  const channels = new UssdChannelDirectory(systemRepo);
   const now = options.now ?? Date.now;
 
   app.post('/messaging/ussd/africastalking', { bodyLimit: USSD_BODY_LIMIT }, async (request, reply) => {
@@ -46,23 +48,24 @@ export async function ussdRoutes(app: FastifyInstance, options: UssdRoutesOption
     if (typeof key !== 'string' || key === '') {
       throw refusal(unauthorized, 'Missing key: the callback URL must end in ?key=<the channel secret>');
     }
-    const channel = await findUssdChannel(systemRepo, fields.serviceCode);
-    if (channel === 'ambiguous') {
+    const found = await channels.lookup(fields.serviceCode);
+    if (found === 'ambiguous') {
       request.log.error({ serviceCode: fields.serviceCode }, 'USSD service code belongs to more than one channel');
     }
-    if (!channel || channel === 'ambiguous') {
+    if (!found || found === 'ambiguous') {
       throw refusal(notFound, `No USSD channel for service code ${fields.serviceCode}`);
     }
-    if (!(await checkCallbackKey(systemRepo, channel, key))) {
+    if (!keyMatches(key, found.callbackKey)) {
       throw refusal(forbidden, 'Wrong key for this USSD channel');
     }
+    const { channel, bot } = found;
     const projectRepo = repositories.inProject(
       channel.projectId,
       { reference: `Endpoint/${channel.endpoint.id}`, display: channel.endpoint.name },
       'answer a USSD screen and record the session in its channel project'
     );
-    const deps = { systemRepo, projectRepo, sessions, bots, warm, logger: request.log, now };
-    const answer = await answerScreen(deps, channel, fields, randomUUID());
+    const deps = { projectRepo, sessions, bots, warm, logger: request.log, now };
+    const answer = await answerScreen(deps, { channel, bot }, fields, randomUUID());
     if (answer.finished) {
       const finished = answer.finished;
       // After the reply: the patient's screen does not wait for the clinic's record.
