@@ -6,6 +6,13 @@ import { CHANNEL_NUMBER_SYSTEM, CHANNEL_TYPE_CODE, CHANNEL_TYPE_SYSTEM } from '.
 import { formatTwilioAddress, type MessagingMedium, normalizePhone } from '../phone.js';
 import type { TwilioStandIn } from '../twilio-stand-in/stand-in.js';
 import type { TwilioMessage } from '../twilio-stand-in/stand-in-state.js';
+import { USSD_CALLBACK_PATH } from '../ussd/seed-ussd-channel.js';
+import {
+  callbackKeyOf,
+  USSD_CHANNEL_TYPE_CODE,
+  USSD_SERVICE_CODE_SYSTEM,
+  type UssdChannel,
+} from '../ussd/ussd-channel.js';
 import { requireSimulatorUser } from './simulator-access.js';
 
 export interface SimulatorRoutesOptions {
@@ -25,6 +32,19 @@ interface SimulatorChannel {
   /** The channel's address as Twilio writes it: `+1500…` or `whatsapp:+1415…`. */
   address: string;
 }
+
+/** A USSD channel of the caller's project. */
+interface SimulatorUssdChannel {
+  id: string;
+  name: string;
+  serviceCode: string;
+}
+
+/** Safaricom Kenya's network code, as Africa's Talking sends it. */
+const SIMULATED_NETWORK_CODE = '63902';
+const SESSION_ID = /^[\w-]{1,64}$/;
+/** What a handset lets one type into a USSD answer, and more. */
+const MAX_USSD_TEXT = 182;
 
 /** A message as the handset sees it. */
 interface HandsetMessage {
@@ -46,6 +66,7 @@ interface HandsetMessage {
  */
 export async function simulatorRoutes(app: FastifyInstance, options: SimulatorRoutesOptions): Promise<void> {
   const { standIn, repositories } = options;
+  const systemRepo = repositories.system('read the USSD callback key the simulated gateway calls with');
   const route = { preHandler: options.authenticate };
 
   async function projectChannels(projectId: string): Promise<SimulatorChannel[]> {
@@ -75,10 +96,79 @@ export async function simulatorRoutes(app: FastifyInstance, options: SimulatorRo
     });
   }
 
+  async function projectUssdChannels(projectId: string): Promise<UssdChannel[]> {
+    const repo = repositories.inProject(projectId, { reference: 'system' }, 'list the USSD codes the simulator dials');
+    const endpoints = await repo.searchResources<Endpoint>({
+      resourceType: 'Endpoint',
+      filters: [
+        { code: 'status', operator: Operator.EQUALS, value: 'active' },
+        {
+          code: 'connection-type',
+          operator: Operator.EQUALS,
+          value: `${CHANNEL_TYPE_SYSTEM}|${USSD_CHANNEL_TYPE_CODE}`,
+        },
+      ],
+      count: 50,
+    });
+    return endpoints.flatMap((endpoint) => {
+      const serviceCode = endpoint.identifier?.find((i) => i.system === USSD_SERVICE_CODE_SYSTEM)?.value;
+      return serviceCode ? [{ endpoint, projectId, serviceCode }] : [];
+    });
+  }
+
   app.get('/messaging/simulator', route, async (request) => {
     const projectId = await requireSimulatorUser(request, repositories);
-    return { channels: await projectChannels(projectId) };
+    const ussd: SimulatorUssdChannel[] = (await projectUssdChannels(projectId)).map((c) => ({
+      id: c.endpoint.id,
+      name: c.endpoint.name ?? c.serviceCode,
+      serviceCode: c.serviceCode,
+    }));
+    return { channels: await projectChannels(projectId), ussd };
   });
+
+  app.post<{ Body: { channel?: unknown; phone?: unknown; sessionId?: unknown; text?: unknown } }>(
+    '/messaging/simulator/ussd',
+    route,
+    async (request, reply) => {
+      const projectId = await requireSimulatorUser(request, repositories);
+      const { channel: channelId, phone: rawPhone, sessionId, text } = request.body ?? {};
+      const phone = requirePhone(rawPhone);
+      if (typeof sessionId !== 'string' || !SESSION_ID.test(sessionId)) {
+        throw new OperationOutcomeError(badRequest('sessionId must be 1-64 letters, digits, _ or -', 'sessionId'));
+      }
+      if (typeof text !== 'string' || text.length > MAX_USSD_TEXT) {
+        throw new OperationOutcomeError(badRequest(`text must be at most ${MAX_USSD_TEXT} characters`, 'text'));
+      }
+      const channel = (await projectUssdChannels(projectId)).find((c) => c.endpoint.id === channelId);
+      if (!channel) {
+        throw new OperationOutcomeError(notFound);
+      }
+      const key = await callbackKeyOf(systemRepo, channel);
+      if (!key) {
+        throw new OperationOutcomeError(badRequest('The USSD channel has no callback key in the project secrets'));
+      }
+      // Through the whole HTTP pipeline, as the gateway's request would go.
+      const answer = await app.inject({
+        method: 'POST',
+        url: `/${USSD_CALLBACK_PATH}?key=${encodeURIComponent(key)}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({
+          sessionId,
+          serviceCode: channel.serviceCode,
+          phoneNumber: phone,
+          networkCode: SIMULATED_NETWORK_CODE,
+          text,
+        }).toString(),
+      });
+      const screen = /^(CON|END) ([\s\S]*)$/.exec(answer.body);
+      if (answer.statusCode !== 200 || !screen) {
+        return reply.code(answer.statusCode >= 400 && answer.statusCode < 500 ? answer.statusCode : 502).send({
+          error: `The USSD callback answered ${answer.statusCode}: ${answer.body.slice(0, 300)}`,
+        });
+      }
+      return { kind: screen[1], text: screen[2] };
+    }
+  );
 
   app.get<{ Querystring: { phone?: string } }>('/messaging/simulator/thread', route, async (request) => {
     const projectId = await requireSimulatorUser(request, repositories);

@@ -26,6 +26,7 @@ describe('phone simulator API', () => {
       BASE_URL: `http://127.0.0.1:${port}/`,
       PORT: String(port),
       HOST: '127.0.0.1',
+      USSD_SERVICE_CODE: '*384*7#',
     });
     await server.server.listen();
   });
@@ -71,6 +72,27 @@ describe('phone simulator API', () => {
       (e) => e.resource?.payload?.[0]?.contentString
     );
     expect(bodies).toContain('STOP');
+  });
+
+  test('dials the USSD code through the real callback (its key from the project secrets)', async () => {
+    const listed = await server.request({ method: 'GET', url: '/messaging/simulator' });
+    const [ussd] = listed.json().ussd as { id: string; serviceCode: string }[];
+    expect(ussd.serviceCode).toBe('*384*7#');
+    const dial = (payload: unknown) =>
+      server.request({
+        method: 'POST',
+        url: '/messaging/simulator/ussd',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify(payload),
+      });
+    // No menu bot is deployed in this project: the callback's own apology, as a phone would show it.
+    const screen = await dial({ channel: ussd.id, phone, sessionId: 'sim-1', text: '' });
+    expect(screen.statusCode).toBe(200);
+    expect(screen.json()).toMatchObject({ kind: 'END' });
+    expect(screen.json().text).toMatch(/^Sorry/);
+    expect((await dial({ channel: ussd.id, phone, sessionId: 'bad id!', text: '' })).statusCode).toBe(400);
+    expect((await dial({ channel: ussd.id, phone, sessionId: 'sim-2', text: 'x'.repeat(183) })).statusCode).toBe(400);
+    expect((await dial({ channel: 'nope', phone, sessionId: 'sim-3', text: '' })).statusCode).toBe(404);
   });
 
   test('bad input is 400 and an unknown channel 404', async () => {
