@@ -18,6 +18,7 @@ import { QUIET_HOURS_SETTING, TIME_ZONE_SETTING } from './request-parts.js';
 export const ACCOUNT_SID = `AC${randomBytes(16).toString('hex')}`;
 export const AUTH_TOKEN = randomBytes(16).toString('hex');
 export const SMS_NUMBER = '+15005550006';
+export const WHATSAPP_NUMBER = '+14155238886';
 
 /** A phone number no other test uses. */
 export const newPhone = () => `+2547${String(randomBytes(4).readUInt32BE() % 100_000_000).padStart(8, '0')}`;
@@ -40,7 +41,9 @@ export class OutboundHarness {
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}/`;
     const standIn = await startTwilioStandIn({
-      accounts: [{ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, numbers: [SMS_NUMBER] }],
+      accounts: [
+        { accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, numbers: [SMS_NUMBER, `whatsapp:${WHATSAPP_NUMBER}`] },
+      ],
       inboundUrl: `${baseUrl}messaging/twilio/inbound`,
       callbackDelayMs: 5,
     });
@@ -51,6 +54,7 @@ export class OutboundHarness {
       TWILIO_ACCOUNT_SID: ACCOUNT_SID,
       TWILIO_AUTH_TOKEN: AUTH_TOKEN,
       TWILIO_FROM: SMS_NUMBER,
+      TWILIO_WHATSAPP_FROM: `whatsapp:${WHATSAPP_NUMBER}`,
       TWILIO_API_BASE_URL: standIn.url,
       OUTBOUND_RETRY_DELAY_MS: '100',
       OUTBOUND_MAX_ATTEMPTS: '3',
@@ -155,6 +159,17 @@ export class OutboundHarness {
     }
   }
 
+  /** Polls until the request has `status` (the sender writes the message first, then the request). */
+  async waitForRequestStatus(requestId: string, status: CommunicationRequest['status']): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while ((await this.read<CommunicationRequest>(`CommunicationRequest/${requestId}`)).status !== status) {
+      if (Date.now() > deadline) {
+        throw new Error(`CommunicationRequest/${requestId} did not become ${status}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** Waits until every job of this request's versions is finished (completed, failed or delayed). */
   async waitForJobs(requestId: string): Promise<void> {
     const deadline = Date.now() + 10_000;
@@ -171,7 +186,9 @@ export class OutboundHarness {
   }
 
   /** The messages the stand-in received from Tiba for a handset. */
-  sentTo(phone: string) {
-    return this.standIn.thread(phone).filter((m) => m.direction === 'outbound-api');
+  sentTo(phone: string, channel: 'sms' | 'whatsapp' = 'sms') {
+    return this.standIn
+      .thread(phone)
+      .filter((m) => m.direction === 'outbound-api' && m.to.startsWith('whatsapp:') === (channel === 'whatsapp'));
   }
 }

@@ -1,8 +1,9 @@
 import type { Communication, CommunicationRequest } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { MEDIUM_CODINGS } from '../medium.js';
 import { MESSAGE_SID_SYSTEM } from '../twilio/inbound-message.js';
 import { deliveryOf, TWILIO_ERROR_SYSTEM } from './delivery-record.js';
-import { newPhone, OutboundHarness, SMS_NUMBER } from './outbound.fixtures.js';
+import { newPhone, OutboundHarness, SMS_NUMBER, WHATSAPP_NUMBER } from './outbound.fixtures.js';
 import { QUIET_HOURS_SETTING, TIME_ZONE_SETTING } from './request-parts.js';
 import { type OutboundContext, sendCommunicationRequest } from './send-request.js';
 
@@ -48,7 +49,7 @@ describe('outbound SMS from a CommunicationRequest', () => {
     expect(message.sent).toBeTruthy();
     expect(message.received).toBeTruthy();
     expect(deliveryOf(message).twilioStatus).toBe('delivered');
-    expect((await h.read<CommunicationRequest>(`CommunicationRequest/${request.id}`)).status).toBe('completed');
+    await h.waitForRequestStatus(request.id, 'completed');
   });
 
   test('after the patient texted STOP, nothing is sent and the message says why', async () => {
@@ -62,8 +63,7 @@ describe('outbound SMS from a CommunicationRequest', () => {
     expect(message.statusReason?.coding?.[0].code).toBe('OPTOUT');
     expect(message.statusReason?.text).toContain('opted out');
     expect(h.sentTo(phone)).toHaveLength(0);
-    const revoked = await h.read<CommunicationRequest>(`CommunicationRequest/${request.id}`);
-    expect(revoked.status).toBe('revoked');
+    await h.waitForRequestStatus(request.id, 'revoked');
   });
 
   test('Twilio 503 then success: retried with backoff, one message', async () => {
@@ -90,7 +90,7 @@ describe('outbound SMS from a CommunicationRequest', () => {
     ]);
     expect(message.statusReason?.text).toBe('Twilio error 21610: Attempt to send to unsubscribed recipient');
     expect(h.sentTo(phone)).toHaveLength(0);
-    expect((await h.read<CommunicationRequest>(`CommunicationRequest/${request.id}`)).status).toBe('revoked');
+    await h.waitForRequestStatus(request.id, 'revoked');
   });
 
   test('Twilio failing every try: gives up after the last attempt with the last error', async () => {
@@ -148,6 +148,32 @@ describe('outbound SMS from a CommunicationRequest', () => {
     expect(message.status).toBe('not-done');
     expect(message.statusReason?.text).toMatch(/^Message needs 4 SMS segments, over the limit of 3/);
     expect(h.sentTo(phone)).toHaveLength(0);
+  });
+});
+
+describe('outbound WhatsApp', () => {
+  test('outside the 24-hour window Twilio fails it with 63016 (kept); after the patient writes, it is delivered', async () => {
+    const phone = newPhone();
+    const patient = await h.createPatient(phone);
+    const whatsapp = { medium: [{ coding: MEDIUM_CODINGS.whatsapp }] };
+    const first = await h.createRequest(patient, 'Habari kutoka kliniki.', whatsapp);
+    const refused = await h.waitForMessage(first.id, isFinal);
+    expect(refused.status).toBe('not-done');
+    expect(refused.statusReason?.coding?.[0].code).toBe('63016');
+    expect(refused.medium?.[0].coding).toEqual(MEDIUM_CODINGS.whatsapp);
+    expect(h.sentTo(phone, 'whatsapp').map((m) => [m.from, m.to])).toEqual([
+      [`whatsapp:${WHATSAPP_NUMBER}`, `whatsapp:${phone}`],
+    ]);
+
+    const hello = await h.standIn.sendInbound({
+      from: `whatsapp:${phone}`,
+      to: `whatsapp:${WHATSAPP_NUMBER}`,
+      body: 'Hello',
+    });
+    expect(hello.webhook.status).toBe(200);
+    const second = await h.createRequest(patient, 'Karibu!', whatsapp);
+    expect((await h.waitForMessage(second.id, isFinal)).status).toBe('completed');
+    expect(h.sentTo(phone)).toHaveLength(0); // nothing went by SMS
   });
 });
 
