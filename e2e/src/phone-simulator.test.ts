@@ -1,10 +1,17 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { buildBots, listBots } from '../../bots/build.mjs';
+import { deployBots, signIn } from '../../bots/deploy.mjs';
 import { launchBrowser, type TestBrowser } from './browser.js';
 import { saveScreenshot } from './screenshots.js';
 import { signInAsAdmin } from './sign-in.js';
 import { startTibaServer, type TibaProcess } from './tiba-server.js';
+
+const USSD_CODE = '*384*123#';
 
 const ELEMENT_TIMEOUT_MS = 30_000;
 
@@ -25,6 +32,7 @@ describe('phone simulator end to end', () => {
           TWILIO_STAND_IN: 'true',
           TWILIO_ACCOUNT_SID: `AC${randomBytes(16).toString('hex')}`,
           TWILIO_AUTH_TOKEN: randomBytes(16).toString('hex'),
+          USSD_SERVICE_CODE: USSD_CODE,
         },
       }),
       launchBrowser(),
@@ -38,9 +46,24 @@ describe('phone simulator end to end', () => {
     }
     page = await browser.context.newPage();
     page.setDefaultTimeout(ELEMENT_TIMEOUT_MS);
+    // The USSD channel's menu bot, deployed as `npm start` deploys it.
+    const distDir = mkdtempSync(path.join(tmpdir(), 'tiba-e2e-bots-'));
+    try {
+      const bots = listBots().filter((bot) => bot.name === 'clinic-ussd-menu');
+      await buildBots({ bots, outDir: distDir });
+      const medplum = await signIn({
+        baseUrl: server.baseUrl,
+        clientId: server.adminClientId,
+        clientSecret: server.adminClientSecret,
+      });
+      await deployBots(medplum, { bots, distDir });
+    } finally {
+      rmSync(distDir, { recursive: true, force: true });
+    }
   });
 
   afterAll(async () => {
+    if (process.env.E2E_DEBUG) console.log(server?.logTail());
     await browser?.close();
     await server?.stop();
   });
@@ -75,5 +98,23 @@ describe('phone simulator end to end', () => {
     await sendText('stop', 4);
     // The thread is read after the webhook answered: a confirmation would be there by now.
     expect(await thread.getByTestId('message-to-phone').count()).toBe(3);
+  });
+
+  test('dials the USSD code and walks the clinic menu to END', async () => {
+    await page.getByText(`USSD ${USSD_CODE}`).click();
+    await page.getByRole('button', { name: `Dial ${USSD_CODE}` }).click();
+    const screen = page.getByTestId('ussd-screen');
+    await screen.getByText('Welcome. Choose a number:').waitFor();
+    const answer = async (choice: string, expected: string) => {
+      await page.getByLabel('Answer').fill(choice);
+      await page.getByRole('button', { name: 'Send' }).click();
+      await screen.getByText(expected).waitFor();
+    };
+    await answer('2', 'Ask the clinic for opening hours.');
+    await saveScreenshot(page, 'phone-simulator-ussd');
+    await answer('0', 'Welcome. Choose a number:');
+    await answer('4', 'Thank you. Goodbye.');
+    await screen.getByText('Session ended').waitFor();
+    expect(await page.getByLabel('Answer').count()).toBe(0);
   });
 });

@@ -34,6 +34,8 @@ export function PhoneSimulatorPage() {
     simulatorApi
       .channels(medplum)
       .then((found) => {
+        // SMS first: what most patients' phones speak.
+        found.channels.sort((a, b) => (a.medium === b.medium ? 0 : a.medium === 'sms' ? -1 : 1));
         setAvailable(found);
         setChoice(found.channels[0]?.id ?? found.ussd?.[0]?.id);
       })
