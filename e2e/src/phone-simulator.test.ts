@@ -63,7 +63,6 @@ describe('phone simulator end to end', () => {
   });
 
   afterAll(async () => {
-    if (process.env.E2E_DEBUG) console.log(server?.logTail());
     await browser?.close();
     await server?.stop();
   });
