@@ -197,6 +197,9 @@ export function runMarkdown(info) {
   if (info.ussdMarkdown) {
     lines.push(info.ussdMarkdown);
   }
+  if (info.outboundMarkdown) {
+    lines.push(info.outboundMarkdown);
+  }
   if (info.restartMarkdown) {
     lines.push(info.restartMarkdown);
   }
@@ -225,6 +228,12 @@ export function restartRunMarkdown(info) {
 export function ussdRunMarkdown(info) {
   const title = `### ${info.date.toISOString().slice(0, 16).replace('T', ' ')} UTC · ${info.commit} (USSD screens only)`;
   return [title, '', ...runContext(info), '', info.ussdMarkdown].join('\n');
+}
+
+/** The entry of a \`BENCH_ONLY=outbound\` run: its context and the outbound table. */
+export function outboundRunMarkdown(info) {
+  const title = `### ${info.date.toISOString().slice(0, 16).replace('T', ' ')} UTC · ${info.commit} (outbound messages only)`;
+  return [title, '', ...runContext(info), '', info.outboundMarkdown].join('\n');
 }
 
 const TEMPLATE = `# Benchmarks

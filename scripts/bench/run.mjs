@@ -10,7 +10,8 @@
 // BENCH_NO_DOC=1 to leave docs/benchmarks.md alone, BENCH_AUDIT_COMPARE=0 to skip the audit-off
 // server (audit.mjs), BENCH_SUBSCRIPTIONS=0 to skip the subscriptions and bots (subscriptions.mjs),
 // BENCH_RESTARTS (3 starts for restart-to-ready, restart.mjs), BENCH_ONLY=restart for that phase alone,
-// BENCH_USSD=0 to skip the USSD screens (ussd.mjs), BENCH_ONLY=ussd for that phase alone.
+// BENCH_USSD=0 to skip the USSD screens (ussd.mjs), BENCH_ONLY=ussd for that phase alone,
+// BENCH_OUTBOUND=0 to skip outbound messages (outbound.mjs), BENCH_ONLY=outbound for that phase alone.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
@@ -38,12 +39,14 @@ import {
   tokenSearchPath,
   tokenSearchRequests,
 } from './load.mjs';
+import { OUTBOUND_ENABLED, outboundBench, outboundMarkdown, startOutboundStandIn } from './outbound.mjs';
 import { makePatient } from './patients.mjs';
 import { pgbenchCeilings } from './pgbench.mjs';
 import {
   appendToDoc,
   gitCommit,
   machineInfo,
+  outboundRunMarkdown,
   restartRunMarkdown,
   resultsTable,
   runMarkdown,
@@ -84,6 +87,7 @@ let server = null;
 let unauditedServer = null;
 let dbCreated = false;
 let stats = null;
+let outbound = null;
 let cleaning = null;
 
 /** Stops the server and drops the database; safe to call more than once. */
@@ -92,6 +96,7 @@ function cleanup() {
     await stats?.close().catch(() => {});
     await stopServer(unauditedServer).catch((err) => say(`could not stop the audit-off server: ${err.message}`));
     await stopServer(server).catch((err) => say(`could not stop the server: ${err.message}`));
+    await outbound?.standIn.close().catch(() => {});
     if (dbCreated) {
       await dropDatabase(DB_SERVER, dbName).then(
         () => say(`dropped database ${dbName}`),
@@ -143,6 +148,10 @@ async function main() {
   const clientId = randomUUID();
   const clientSecret = randomBytes(24).toString('hex');
   const ussdKey = randomBytes(24).toString('hex');
+  // The Twilio stand-in of the outbound phase: its URL is part of the server's settings.
+  if (OUTBOUND_ENABLED || env.BENCH_ONLY === 'outbound') {
+    outbound = await startOutboundStandIn(ROOT);
+  }
   const started = performance.now();
   const serverEnv = {
     DATABASE_URL: databaseUrl(DB_SERVER, dbName),
@@ -161,6 +170,7 @@ async function main() {
     REDIS_KEY_PREFIX: `tiba-bench-${runTag}:`,
     // The USSD phase's channel (ussd.mjs), named by this callback key.
     ...ussdServerEnv(ussdKey),
+    ...outbound?.serverEnv,
   };
   server = spawnServer({ root: ROOT, port, logFile, env: serverEnv });
   try {
@@ -180,6 +190,12 @@ async function main() {
   if (env.BENCH_ONLY === 'ussd') {
     const ussd = await ussdBench(ussdContext);
     await ussdOnly({ ussd, postgres, background, startSeconds });
+    return;
+  }
+  const outboundContext = { origin, token, outbound, runTag, connections: CONNECTIONS, say };
+  if (env.BENCH_ONLY === 'outbound') {
+    const result = await outboundBench(outboundContext);
+    await outboundOnly({ result, postgres, background, startSeconds });
     return;
   }
 
@@ -326,6 +342,12 @@ async function main() {
   if (ussd?.errors > 0) {
     notes.push(`${ussd.errors} USSD screens failed or apologised (first: ${ussd.firstError})`);
   }
+  const outboundResult = OUTBOUND_ENABLED ? await outboundBench(outboundContext) : null;
+  if (outboundResult?.errors > 0) {
+    notes.push(
+      `${outboundResult.errors} outbound messages failed, went missing or were sent twice (first: ${outboundResult.firstError})`
+    );
+  }
   await stats.close();
   stats = null;
   say('stopping the server for the raw PostgreSQL ceiling');
@@ -371,6 +393,7 @@ async function main() {
     accessMarkdown: accessCostMarkdown(results, patientResults),
     subscriptionsMarkdown: subscriptionsMarkdown(subscriptions),
     ussdMarkdown: ussdMarkdown(ussd),
+    outboundMarkdown: outboundMarkdown(outboundResult),
     restartMarkdown: restartMarkdown(restarts),
   };
   console.log(`\n${resultsTable(results, raw)}\n`);
@@ -383,6 +406,9 @@ async function main() {
   }
   if (info.ussdMarkdown) {
     console.log(`${info.ussdMarkdown}\n`);
+  }
+  if (info.outboundMarkdown) {
+    console.log(`${info.outboundMarkdown}\n`);
   }
   console.log(`${info.restartMarkdown}\n`);
   if (env.BENCH_NO_DOC !== '1') {
@@ -441,6 +467,29 @@ async function ussdOnly({ ussd, postgres, background, startSeconds }) {
   }
   if (ussd.errors > 0) {
     say(`FLAGGED: ${ussd.errors} USSD screens failed (first: ${ussd.firstError})`);
+    process.exitCode = 1;
+  }
+}
+
+/** BENCH_ONLY=outbound: outbound messages alone, on a fresh server. */
+async function outboundOnly({ result, postgres, background, startSeconds }) {
+  const info = {
+    date: new Date(),
+    commit: gitCommit(ROOT),
+    machine: machineInfo(),
+    postgres,
+    background,
+    command: 'BENCH_ONLY=outbound npm run bench',
+    startSeconds,
+    outboundMarkdown: outboundMarkdown(result),
+  };
+  console.log(`\n${info.outboundMarkdown}`);
+  if (env.BENCH_NO_DOC !== '1') {
+    appendToDoc(path.join(ROOT, 'docs', 'benchmarks.md'), outboundRunMarkdown(info));
+    say('added this run to docs/benchmarks.md');
+  }
+  if (result.errors > 0) {
+    say(`FLAGGED: ${result.errors} outbound messages failed (first: ${result.firstError})`);
     process.exitCode = 1;
   }
 }

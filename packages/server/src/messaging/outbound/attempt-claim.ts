@@ -1,4 +1,5 @@
-import { getStatus, normalizeOperationOutcome, Operator, type WithId } from '@medplum/core';
+import { createHash } from 'node:crypto';
+import { getStatus, normalizeOperationOutcome, type WithId } from '@medplum/core';
 import type { Communication, CommunicationRequest } from '@medplum/fhirtypes';
 import type { PostgresRepository } from '../../repository/repository.js';
 import { mediumConcept } from '../medium.js';
@@ -11,9 +12,9 @@ export type Claim =
 
 /**
  * Takes the right to call Twilio for a request, recorded BEFORE the call. The attempt record is
- * a Communication whose identifier is the request's id, created with a conditional create in
- * one serializable transaction: of two jobs for one request (a job run twice, two updates of the
- * request), exactly one creates it and sends. A later job may take it over only from `retry`
+ * a Communication whose id is derived from the request's (its identifier names the request too):
+ * of two jobs for one request (a job run twice, two updates of the request), exactly one creates
+ * it and sends; the other's insert fails on the primary key. A later job may take it over only from `retry`
  * (a transient failure was recorded) and only with If-Match on the version it read.
  *
  * If the process dies during the call to Twilio, the record stays `sending`: Twilio may or may
@@ -43,14 +44,34 @@ export async function claimAttempt(
     ...(request.payload ? { payload: request.payload } : undefined),
   };
   setDelivery(draft, { state: 'sending', since: now.toISOString(), attempts: 1 });
-  const { resource, outcome } = await repo.conditionalCreate<Communication>(draft, {
-    resourceType: 'Communication',
-    filters: [{ code: 'identifier', operator: Operator.EQUALS, value: `${OUTBOUND_REQUEST_SYSTEM}|${request.id}` }],
-  });
-  if (outcome.id === 'created') {
-    return { owned: true, communication: resource };
+  const id = attemptRecordId(request.id);
+  try {
+    return {
+      owned: true,
+      communication: await repo.createResource<Communication>({ ...draft, id }, { assignedId: true }),
+    };
+  } catch (err) {
+    // The primary key is the lock: a second create of the same id fails in the database.
+    if ((err as { code?: string }).code !== UNIQUE_VIOLATION) {
+      throw err;
+    }
   }
-  return takeOver(repo, resource, now, leaseMs);
+  const existing = await repo.readResource<Communication>('Communication', id).catch(() => undefined);
+  if (!existing) {
+    return { owned: false, reason: 'its message record was deleted', communication: { ...draft, id } };
+  }
+  return takeOver(repo, existing, now, leaseMs);
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * The attempt record's id, derived from the request's: the database's primary key makes its
+ * creation the claim, with no search and no serializable transaction (those conflicted under
+ * load and slowed every send). A deleted record keeps its id, so deleting it never re-opens sending.
+ */
+export function attemptRecordId(requestId: string): string {
+  return `outbound-${createHash('sha256').update(requestId).digest('hex').slice(0, 40)}`;
 }
 
 async function takeOver(

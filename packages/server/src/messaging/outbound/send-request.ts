@@ -10,7 +10,7 @@ import { checkSegmentLimit } from '../text/segments.js';
 import { claimAttempt } from './attempt-claim.js';
 import { findRecipient, messageText, messagingSettings, projectChannel, sendTime } from './request-parts.js';
 import { recordFailure, recordRefusal, recordSent } from './send-outcomes.js';
-import { createTwilioRestClient } from './twilio-rest-client.js';
+import { twilioRestClientFor } from './twilio-rest-client.js';
 
 export interface OutboundContext {
   /** Reads requests, recipients, channels and secrets of any project; writes go through `inProject`. */
@@ -95,7 +95,7 @@ export async function sendCommunicationRequest(ctx: OutboundContext, input: Send
       text: `The project has no active ${medium === 'sms' ? 'SMS' : 'WhatsApp'} channel with Twilio credentials`,
     });
   }
-  const client = createTwilioRestClient({
+  const client = twilioRestClientFor({
     accountSid: credentials.accountSid,
     authToken: credentials.authToken,
     apiBaseUrl: ctx.twilioApiBaseUrl,

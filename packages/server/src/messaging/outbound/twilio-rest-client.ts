@@ -33,6 +33,26 @@ class BaseUrlRequestClient extends twilio.RequestClient {
   }
 }
 
+const clients = new Map<string, twilio.Twilio>();
+const MAX_CACHED_CLIENTS = 100;
+
+/**
+ * The client of an account, made once and reused, so its connections stay open (keep-alive)
+ * instead of one TLS handshake per message. A changed auth token makes a new one.
+ */
+export function twilioRestClientFor(options: TwilioRestOptions): twilio.Twilio {
+  const key = JSON.stringify([options.accountSid, options.authToken, options.apiBaseUrl, options.timeoutMs]);
+  let client = clients.get(key);
+  if (!client) {
+    if (clients.size >= MAX_CACHED_CLIENTS) {
+      clients.delete(clients.keys().next().value as string);
+    }
+    client = createTwilioRestClient(options);
+    clients.set(key, client);
+  }
+  return client;
+}
+
 /**
  * A `twilio` client for one account. Auto-retry stays off: the sending job owns retries, so a
  * 429 is never retried behind its back (and its attempt record stays true).
