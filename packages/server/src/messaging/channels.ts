@@ -61,18 +61,19 @@ export function channelEndpoint(address: MessagingAddress, name: string): Endpoi
 }
 
 /**
- * The active channel a message to `to` belongs to. Undefined when no project has it, and when
- * more than one does (a number belongs to one Twilio account, so that is a configuration error
- * and nobody's messages should be filed under a guess).
+ * The one active channel Endpoint with this identifier, and its project. 'ambiguous' when more
+ * than one has it: a number or service code belongs to one account, so that is a configuration
+ * error and nobody's messages should be filed under a guess.
  */
-export async function findChannel(
+export async function findActiveChannelEndpoint(
   systemRepo: PostgresRepository,
-  to: MessagingAddress
-): Promise<Channel | 'ambiguous' | undefined> {
+  system: string,
+  value: string
+): Promise<{ endpoint: WithId<Endpoint>; projectId: string } | 'ambiguous' | undefined> {
   const found = await systemRepo.searchResources<Endpoint>({
     resourceType: 'Endpoint',
     filters: [
-      { code: 'identifier', operator: Operator.EQUALS, value: `${CHANNEL_NUMBER_SYSTEM[to.medium]}|${to.phone}` },
+      { code: 'identifier', operator: Operator.EQUALS, value: `${system}|${value}` },
       { code: 'status', operator: Operator.EQUALS, value: 'active' },
     ],
     count: 2,
@@ -82,11 +83,20 @@ export async function findChannel(
   }
   const endpoint = found[0];
   const projectId = endpoint?.meta?.project;
-  if (!endpoint || !projectId) {
-    return undefined;
+  return endpoint && projectId ? { endpoint, projectId } : undefined;
+}
+
+/** The active channel a message to `to` belongs to (see findActiveChannelEndpoint). */
+export async function findChannel(
+  systemRepo: PostgresRepository,
+  to: MessagingAddress
+): Promise<Channel | 'ambiguous' | undefined> {
+  const found = await findActiveChannelEndpoint(systemRepo, CHANNEL_NUMBER_SYSTEM[to.medium], to.phone);
+  if (found === 'ambiguous' || !found) {
+    return found;
   }
-  const helpText = endpoint.extension?.find((e) => e.url === HELP_TEXT_EXTENSION)?.valueString;
-  return { endpoint, projectId, medium: to.medium, phone: to.phone, helpText };
+  const helpText = found.endpoint.extension?.find((e) => e.url === HELP_TEXT_EXTENSION)?.valueString;
+  return { ...found, medium: to.medium, phone: to.phone, helpText };
 }
 
 /** The channel's credentials from its project's secrets; undefined when the auth token is missing. */

@@ -1,4 +1,4 @@
-import { badRequest, notFound, OperationOutcomeError, Operator } from '@medplum/core';
+import { badRequest, notFound, OperationOutcomeError, Operator, type WithId } from '@medplum/core';
 import type { Endpoint } from '@medplum/fhirtypes';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { RepositoryFactory } from '../../repository/factory.js';
@@ -69,22 +69,25 @@ export async function simulatorRoutes(app: FastifyInstance, options: SimulatorRo
   const systemRepo = repositories.system('read the USSD callback key the simulated gateway calls with');
   const route = { preHandler: options.authenticate };
 
-  async function projectChannels(projectId: string): Promise<SimulatorChannel[]> {
+  /** The project's active channel Endpoints of these connection types. */
+  async function activeEndpoints(projectId: string, typeCodes: readonly string[]): Promise<WithId<Endpoint>[]> {
     const repo = repositories.inProject(projectId, { reference: 'system' }, 'list the channels the simulator offers');
-    const endpoints = await repo.searchResources<Endpoint>({
+    return repo.searchResources<Endpoint>({
       resourceType: 'Endpoint',
       filters: [
         { code: 'status', operator: Operator.EQUALS, value: 'active' },
         {
           code: 'connection-type',
           operator: Operator.EQUALS,
-          value: Object.values(CHANNEL_TYPE_CODE)
-            .map((code) => `${CHANNEL_TYPE_SYSTEM}|${code}`)
-            .join(','),
+          value: typeCodes.map((code) => `${CHANNEL_TYPE_SYSTEM}|${code}`).join(','),
         },
       ],
       count: 50,
     });
+  }
+
+  async function projectChannels(projectId: string): Promise<SimulatorChannel[]> {
+    const endpoints = await activeEndpoints(projectId, Object.values(CHANNEL_TYPE_CODE));
     return endpoints.flatMap((endpoint) => {
       const medium = (Object.keys(CHANNEL_TYPE_CODE) as MessagingMedium[]).find(
         (m) => endpoint.connectionType?.code === CHANNEL_TYPE_CODE[m]
@@ -97,19 +100,7 @@ export async function simulatorRoutes(app: FastifyInstance, options: SimulatorRo
   }
 
   async function projectUssdChannels(projectId: string): Promise<UssdChannel[]> {
-    const repo = repositories.inProject(projectId, { reference: 'system' }, 'list the USSD codes the simulator dials');
-    const endpoints = await repo.searchResources<Endpoint>({
-      resourceType: 'Endpoint',
-      filters: [
-        { code: 'status', operator: Operator.EQUALS, value: 'active' },
-        {
-          code: 'connection-type',
-          operator: Operator.EQUALS,
-          value: `${CHANNEL_TYPE_SYSTEM}|${USSD_CHANNEL_TYPE_CODE}`,
-        },
-      ],
-      count: 50,
-    });
+    const endpoints = await activeEndpoints(projectId, [USSD_CHANNEL_TYPE_CODE]);
     return endpoints.flatMap((endpoint) => {
       const serviceCode = endpoint.identifier?.find((i) => i.system === USSD_SERVICE_CODE_SYSTEM)?.value;
       return serviceCode ? [{ endpoint, projectId, serviceCode }] : [];

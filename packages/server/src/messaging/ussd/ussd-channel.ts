@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Operator, type WithId } from '@medplum/core';
 import type { Bot, Endpoint, Project, Reference } from '@medplum/fhirtypes';
 import type { PostgresRepository } from '../../repository/repository.js';
-import { CHANNEL_TYPE_SYSTEM } from '../channels.js';
+import { CHANNEL_TYPE_SYSTEM, findActiveChannelEndpoint } from '../channels.js';
 
 /**
  * A project's USSD channel is an `Endpoint` like its Twilio numbers (channels.ts): connectionType
@@ -58,23 +58,11 @@ export async function findUssdChannel(
   systemRepo: PostgresRepository,
   serviceCode: string
 ): Promise<UssdChannel | 'ambiguous' | undefined> {
-  const found = await systemRepo.searchResources<Endpoint>({
-    resourceType: 'Endpoint',
-    filters: [
-      { code: 'identifier', operator: Operator.EQUALS, value: `${USSD_SERVICE_CODE_SYSTEM}|${serviceCode}` },
-      { code: 'status', operator: Operator.EQUALS, value: 'active' },
-    ],
-    count: 2,
-  });
-  if (found.length > 1) {
-    return 'ambiguous';
+  const found = await findActiveChannelEndpoint(systemRepo, USSD_SERVICE_CODE_SYSTEM, serviceCode);
+  if (found === 'ambiguous' || !found) {
+    return found;
   }
-  const endpoint = found[0];
-  const projectId = endpoint?.meta?.project;
-  if (!endpoint || !projectId || endpoint.connectionType?.code !== USSD_CHANNEL_TYPE_CODE) {
-    return undefined;
-  }
-  return { endpoint, projectId, serviceCode };
+  return found.endpoint.connectionType?.code === USSD_CHANNEL_TYPE_CODE ? { ...found, serviceCode } : undefined;
 }
 
 /** The channel's callback key, from the Project.secret entry its Endpoint names; undefined when not set. */
