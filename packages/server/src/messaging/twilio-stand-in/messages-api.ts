@@ -117,6 +117,9 @@ function checkMessage(
   if (callback !== undefined && !isHttpUrl(callback)) {
     return REST_ERRORS.invalidCallback();
   }
+  if (!to.startsWith('whatsapp:') && state.faults.notMobile.has(to)) {
+    return REST_ERRORS.notMobile(to);
+  }
   if (state.hasOptedOut(from, to)) {
     return REST_ERRORS.unsubscribed();
   }

@@ -48,6 +48,8 @@ export interface StandInAccount {
 export interface StandInFaults {
   /** The next sends answer these HTTP statuses (500, 503 or 429), one per send, before any validation. */
   nextSendStatuses: number[];
+  /** Handsets that are landlines: sends to them get 21614 (not a mobile number). */
+  notMobile: Set<string>;
   /** Handsets whose messages end `undelivered` (or `failed`) with this ErrorCode (30003, 30005, 30006…). */
   undeliverable: Map<string, number>;
   /** Status callbacks in reverse order (delivered before sent). */
@@ -89,6 +91,7 @@ export class StandInState {
   readonly messages = new Map<string, TwilioMessage>();
   readonly faults: StandInFaults = {
     nextSendStatuses: [],
+    notMobile: new Set(),
     undeliverable: new Map(),
     callbacksReversed: false,
     callbacksTwice: false,

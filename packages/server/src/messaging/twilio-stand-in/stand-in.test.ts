@@ -35,6 +35,7 @@ afterEach(async () => {
   receiver.reply = { status: 204, body: '' };
   standIn.faults.nextSendStatuses.length = 0;
   standIn.faults.undeliverable.clear();
+  standIn.faults.notMobile.clear();
   standIn.faults.callbacksReversed = false;
   standIn.faults.callbacksTwice = false;
 });
@@ -121,6 +122,13 @@ describe('Messages REST API', () => {
       headers: { authorization: auth },
     });
     expect(missing.status).toBe(404);
+  });
+
+  test('a landline gets 21614', async () => {
+    standIn.faults.notMobile.add('+254202222222');
+    const res = await send({ To: '+254202222222', From: SMS_FROM, Body: 'Hi' });
+    expect(res.body).toMatchObject({ code: 21614, status: 400 });
+    expect((await send({ To: HANDSET, From: SMS_FROM, Body: 'Hi' })).status).toBe(201);
   });
 
   test('the next sends fail with the injected statuses, then sending works again', async () => {

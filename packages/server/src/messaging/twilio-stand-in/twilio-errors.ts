@@ -35,6 +35,7 @@ export const REST_ERRORS = {
       `The From phone number ${from} is not a valid, SMS-capable inbound phone number or short code for your account.`
     ),
   bodyTooLong: () => twilioError(21617, 400, 'The concatenated message body exceeds the 1600 character limit.'),
+  notMobile: (to: string) => twilioError(21614, 400, `'To' number ${to} is not a valid mobile number`),
   unsubscribed: () => twilioError(21610, 400, 'Attempt to send to unsubscribed recipient'),
   invalidCallback: () => twilioError(21609, 400, 'Invalid StatusCallback url'),
   channelMismatch: () =>
