@@ -170,15 +170,15 @@ export class OutboundHarness {
     }
   }
 
-  /** Waits until every job of this request's versions is finished (completed, failed or delayed). */
-  async waitForJobs(requestId: string): Promise<void> {
+  /** Waits until every job of this request's versions is finished (completed, failed or delayed); returns them. */
+  async waitForJobs(requestId: string) {
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       const jobs = await this.queue.getJobs(['active', 'waiting', 'prioritized', 'completed', 'failed', 'delayed']);
       const mine = jobs.filter((j) => j?.data?.requestId === requestId);
       const states = await Promise.all(mine.map((j) => j.getState()));
       if (mine.length > 0 && states.every((s) => s === 'completed' || s === 'failed' || s === 'delayed')) {
-        return;
+        return mine.map((job, i) => ({ job, state: states[i] }));
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

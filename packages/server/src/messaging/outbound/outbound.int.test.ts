@@ -183,7 +183,11 @@ describe('exactly once', () => {
     const patient = await h.createPatient(phone);
     // Scheduled far ahead, so the server's own job waits; the test's clock says it is time.
     const request = await h.createRequest(patient, 'Only once.', { occurrenceDateTime: '2031-03-01T10:00:00Z' });
-    await h.waitForJobs(request.id);
+    const [waiting] = await h.waitForJobs(request.id);
+    // The server's job waits in BullMQ's delayed set until the request's time, not in a process.
+    expect(waiting.state).toBe('delayed');
+    // (BullMQ keeps the delay relative to the job's creation, within a few ms of the moment it was moved.)
+    expect(Math.abs(waiting.job.timestamp + waiting.job.delay - Date.parse('2031-03-01T10:00:00Z'))).toBeLessThan(1000);
     const ctx = directContext(new Date('2031-03-01T10:01:00Z'));
     const input = { requestId: request.id, attempt: 1, maxAttempts: 3 };
     const outcomes = await Promise.all([1, 2, 3].map(() => sendCommunicationRequest(ctx, input)));

@@ -8,6 +8,7 @@ import { mediumOf } from '../medium.js';
 import { formatTwilioAddress, type MessagingMedium } from '../phone.js';
 import { checkSegmentLimit } from '../text/segments.js';
 import { claimAttempt } from './attempt-claim.js';
+import { deliveryOf } from './delivery-record.js';
 import { findRecipient, messageText, messagingSettings, projectChannel, sendTime } from './request-parts.js';
 import { recordFailure, recordRefusal, recordSent } from './send-outcomes.js';
 import { twilioRestClientFor } from './twilio-rest-client.js';
@@ -112,7 +113,9 @@ export async function sendCommunicationRequest(ctx: OutboundContext, input: Send
     });
     return recordSent(repo, claim.communication, request, message, recipient, ctx.now());
   } catch (err) {
-    return recordFailure(repo, claim.communication, request, input, err, ctx.logger);
+    // Tries count per request, not per job: a request updated while failing gets no fresh budget.
+    const attempt = Math.max(input.attempt, deliveryOf(claim.communication).attempts ?? 1);
+    return recordFailure(repo, claim.communication, request, { ...input, attempt }, err, ctx.logger);
   }
 }
 
