@@ -1,4 +1,4 @@
-import type { Communication, CommunicationRequest } from '@medplum/fhirtypes';
+import type { Communication, CommunicationRequest, Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { MEDIUM_CODINGS } from '../medium.js';
 import { MESSAGE_SID_SYSTEM } from '../twilio/inbound-message.js';
@@ -148,6 +148,38 @@ describe('outbound SMS from a CommunicationRequest', () => {
     expect(message.status).toBe('not-done');
     expect(message.statusReason?.text).toMatch(/^Message needs 4 SMS segments, over the limit of 3/);
     expect(h.sentTo(phone)).toHaveLength(0);
+  });
+});
+
+describe('recipients', () => {
+  test('a RelatedPerson (a caregiver) with an sms telecom gets it; the message is about the patient', async () => {
+    const patient = await h.createPatient(newPhone());
+    const caregiverPhone = newPhone();
+    const caregiver = await h.create({
+      resourceType: 'RelatedPerson',
+      patient: { reference: `Patient/${patient.id}` },
+      telecom: [{ system: 'sms', value: caregiverPhone.replace('+254', '00254') }],
+    });
+    const request = await h.createRequest(patient, 'For the caregiver.', {
+      recipient: [{ reference: `RelatedPerson/${caregiver.id}` }],
+    });
+    const message = await h.waitForMessage(request.id, (c) => c.status === 'completed');
+    expect(message.recipient).toEqual([{ reference: `RelatedPerson/${caregiver.id}` }]);
+    expect(message.subject).toEqual({ reference: `Patient/${patient.id}` });
+    expect(h.sentTo(caregiverPhone).map((m) => m.body)).toEqual(['For the caregiver.']);
+  });
+
+  test('no mobile number (a home phone only) is refused with the reason', async () => {
+    const phone = newPhone();
+    const patient = await h.create<Patient>({
+      resourceType: 'Patient',
+      telecom: [{ system: 'phone', use: 'home', value: phone }],
+    });
+    const request = await h.createRequest(patient, 'Nowhere to go.');
+    const message = await h.waitForMessage(request.id, isFinal);
+    expect(message.status).toBe('not-done');
+    expect(message.statusReason?.text).toMatch(/no Patient or RelatedPerson recipient with a mobile number/);
+    expect(h.standIn.thread(phone)).toHaveLength(0);
   });
 });
 
