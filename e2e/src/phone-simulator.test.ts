@@ -116,4 +116,36 @@ describe('phone simulator end to end', () => {
     await screen.getByText('Session ended').waitFor();
     expect(await page.getByLabel('Answer').count()).toBe(0);
   });
+
+  test("the clinic's message to a patient arrives on the simulated phone, delivered", async () => {
+    const patientPhone = `+2547${String(randomBytes(4).readUInt32BE() % 100_000_000).padStart(8, '0')}`;
+    const medplum = await signIn({
+      baseUrl: server.baseUrl,
+      clientId: server.adminClientId,
+      clientSecret: server.adminClientSecret,
+    });
+    const patient = await medplum.createResource({
+      resourceType: 'Patient',
+      name: [{ given: ['Neema'], family: 'Mwangi' }],
+      telecom: [{ system: 'phone', use: 'mobile', value: patientPhone }],
+    });
+    const text = 'Your next clinic visit is on Monday at 9:00.';
+    // Urgent: sent at once, whatever the hour (routine messages wait for the end of quiet hours).
+    await medplum.createResource({
+      resourceType: 'CommunicationRequest',
+      status: 'active',
+      priority: 'urgent',
+      subject: { reference: `Patient/${patient.id}` },
+      recipient: [{ reference: `Patient/${patient.id}` }],
+      medium: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationMode', code: 'SMSWRIT' }] }],
+      payload: [{ contentString: text }],
+    });
+    await page.getByText('SMS', { exact: true }).click();
+    await page.getByLabel('Phone number').fill(patientPhone);
+    const thread = page.getByTestId('thread');
+    const message = thread.getByTestId('message-to-phone').filter({ hasText: text });
+    await message.waitFor();
+    await message.getByText('delivered').waitFor();
+    expect(await thread.getByTestId('message-to-phone').count()).toBe(1);
+  });
 });
