@@ -4,10 +4,15 @@ import type { Communication, CommunicationRequest } from '@medplum/fhirtypes';
 import type { PostgresRepository } from '../../repository/repository.js';
 import { mediumConcept } from '../medium.js';
 import type { MessagingMedium } from '../phone.js';
-import { deliveryOf, OUTBOUND_REQUEST_SYSTEM, setDelivery, updateCommunication } from './delivery-record.js';
+import { deliveryOf, OUTBOUND_REQUEST_SYSTEM, setDelivery } from './delivery-record.js';
 
 export type Claim =
-  | { owned: true; communication: WithId<Communication> }
+  | {
+      owned: true;
+      communication: WithId<Communication>;
+      /** Taken over from a process that died mid-call at this time: ask Twilio before sending. */
+      reconcileSince?: string;
+    }
   | { owned: false; reason: string; communication: WithId<Communication> };
 
 /**
@@ -17,10 +22,11 @@ export type Claim =
  * it and sends; the other's insert fails on the primary key. A later job may take it over only from `retry`
  * (a transient failure was recorded) and only with If-Match on the version it read.
  *
- * If the process dies during the call to Twilio, the record stays `sending`: Twilio may or may
- * not have taken the message and has no idempotency key to ask, so after `leaseMs` the next job
- * marks it `unknown` and does NOT send again (a person must never get a message twice); the
- * status callback, if Twilio did send, still finds it by the id in its URL and moves it on.
+ * If the process dies during the call to Twilio, the record stays `sending`, and Twilio may or
+ * may not have taken the message (it has no idempotency key for a new one). After `leaseMs`
+ * (longer than the call's timeout, so that call is over) the next job takes the record over and
+ * is told to reconcile: the sender first lists Twilio's messages to that number and adopts one
+ * with the same text created since the dead attempt began, and sends only when there is none.
  */
 export async function claimAttempt(
   systemRepo: PostgresRepository,
@@ -89,23 +95,19 @@ async function takeOver(
     if (now.getTime() - since < leaseMs) {
       return { owned: false, reason: 'another job is sending it now', communication: existing };
     }
-    const marked = await updateCommunication(repo, existing.id, (c) => {
-      if (c.status !== 'preparation' || deliveryOf(c).state !== 'sending' || deliveryOf(c).since !== delivery.since) {
-        return false;
-      }
-      c.status = 'unknown';
-      c.statusReason = {
-        text: 'The sending process stopped during its call to Twilio: the message may or may not have gone out, so it is not sent again. Check the message log in Twilio.',
-      };
-      return true;
-    });
-    return {
-      owned: false,
-      reason: 'a previous attempt stopped mid-call',
-      communication: marked?.communication ?? existing,
-    };
+    return takeWithIfMatch(repo, existing, now, delivery.since ?? new Date(0).toISOString());
   }
-  // `retry`: take it with If-Match, so of two jobs retrying at once one wins.
+  return takeWithIfMatch(repo, existing, now, undefined);
+}
+
+/** Of several jobs taking over one record (a retry, a dead attempt), If-Match lets one win. */
+async function takeWithIfMatch(
+  repo: PostgresRepository,
+  existing: WithId<Communication>,
+  now: Date,
+  reconcileSince: string | undefined
+): Promise<Claim> {
+  const delivery = deliveryOf(existing);
   try {
     const copy = structuredClone(existing);
     setDelivery(copy, {
@@ -115,11 +117,11 @@ async function takeOver(
       attempts: (delivery.attempts ?? 1) + 1,
     });
     const taken = await repo.updateResource(copy, { ifMatch: existing.meta?.versionId });
-    return { owned: true, communication: taken };
+    return { owned: true, communication: taken, ...(reconcileSince ? { reconcileSince } : undefined) };
   } catch (err) {
     if (getStatus(normalizeOperationOutcome(err)) !== 412) {
       throw err;
     }
-    return { owned: false, reason: 'another job took over the retry', communication: existing };
+    return { owned: false, reason: 'another job took it over', communication: existing };
   }
 }

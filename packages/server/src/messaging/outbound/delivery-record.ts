@@ -6,8 +6,8 @@ import { MESSAGE_SID_SYSTEM } from '../twilio/inbound-message.js';
 /**
  * An outbound message is one `Communication`, created BEFORE Twilio is called (the attempt
  * record) and updated as it goes: `preparation` while sending, `in-progress` once Twilio took it,
- * `completed` when delivered, `not-done` when refused or undelivered, `unknown` when a process
- * died during the call. Its identifier under OUTBOUND_REQUEST_SYSTEM is the CommunicationRequest
+ * `completed` when delivered, `not-done` when refused or undelivered (a record a dead process
+ * left `sending` is reconciled with Twilio by the next job, attempt-claim.ts). Its identifier under OUTBOUND_REQUEST_SYSTEM is the CommunicationRequest
  * id: the idempotency key that makes a request send at most one message.
  */
 export const OUTBOUND_REQUEST_SYSTEM = 'https://tiba.health/fhir/sid/outbound-communication-request';

@@ -77,18 +77,7 @@ export async function sendCommunicationRequest(ctx: OutboundContext, input: Send
   if ('refused' in recipient) {
     return refuse({ text: recipient.refused });
   }
-  const decision = await latestDecision(ctx.systemRepo, projectId, recipient.phone);
-  if (decision?.decision === 'deny') {
-    return refuse({
-      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTOUT', display: 'opt-out' }],
-      text: `Not sent: ${recipient.phone} opted out of messages (Consent/${decision.consent.id})`,
-    });
-  }
   const body = messageText(request);
-  const tooLong = checkLength(body, medium);
-  if (tooLong) {
-    return refuse({ text: tooLong });
-  }
   const channel = await projectChannel(ctx.systemRepo, projectId, medium);
   const credentials = channel && (await readCredentials(ctx.systemRepo, channel));
   if (!channel || !credentials?.accountSid) {
@@ -102,10 +91,30 @@ export async function sendCommunicationRequest(ctx: OutboundContext, input: Send
     apiBaseUrl: ctx.twilioApiBaseUrl,
     timeoutMs: TWILIO_TIMEOUT_MS,
   });
+  const to = formatTwilioAddress({ medium, phone: recipient.phone });
+  const from = formatTwilioAddress({ medium, phone: channel.phone });
+  // Tries count per request, not per job: a request updated while failing gets no fresh budget.
+  const tries = { ...input, attempt: Math.max(input.attempt, deliveryOf(claim.communication).attempts ?? 1) };
+  if (claim.reconcileSince) {
+    // A process died during its call: if Twilio took that message, it is this one.
+    let earlier: Awaited<ReturnType<typeof findEarlierMessage>>;
+    try {
+      earlier = await findEarlierMessage(client, { to, from, body }, claim.reconcileSince);
+    } catch (err) {
+      return recordFailure(repo, claim.communication, request, tries, err, ctx.logger);
+    }
+    if (earlier) {
+      return recordSent(repo, claim.communication, request, earlier, recipient, ctx.now());
+    }
+  }
+  const refusal = await checkBeforeSending(ctx, projectId, recipient.phone, body, medium);
+  if (refusal) {
+    return refuse(refusal);
+  }
   try {
     const message = await client.messages.create({
-      to: formatTwilioAddress({ medium, phone: recipient.phone }),
-      from: formatTwilioAddress({ medium, phone: channel.phone }),
+      to,
+      from,
       body,
       // The Communication's id in the URL (signed with it) finds the record even before the
       // MessageSid is stored: Twilio's first callback can beat this process's next write.
@@ -113,10 +122,42 @@ export async function sendCommunicationRequest(ctx: OutboundContext, input: Send
     });
     return recordSent(repo, claim.communication, request, message, recipient, ctx.now());
   } catch (err) {
-    // Tries count per request, not per job: a request updated while failing gets no fresh budget.
-    const attempt = Math.max(input.attempt, deliveryOf(claim.communication).attempts ?? 1);
-    return recordFailure(repo, claim.communication, request, { ...input, attempt }, err, ctx.logger);
+    return recordFailure(repo, claim.communication, request, tries, err, ctx.logger);
   }
+}
+
+/** Consent (the latest decision, asked right before sending) and length: the refusal, if any. */
+async function checkBeforeSending(
+  ctx: OutboundContext,
+  projectId: string,
+  phone: string,
+  body: string,
+  medium: MessagingMedium
+): Promise<CodeableConcept | undefined> {
+  const decision = await latestDecision(ctx.systemRepo, projectId, phone);
+  if (decision?.decision === 'deny') {
+    return {
+      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTOUT', display: 'opt-out' }],
+      text: `Not sent: ${phone} opted out of messages (Consent/${decision.consent.id})`,
+    };
+  }
+  const tooLong = checkLength(body, medium);
+  return tooLong ? { text: tooLong } : undefined;
+}
+
+/**
+ * A message with this text from this number to this handset that Twilio created since `since`
+ * (a minute of clock skew allowed): what a dead attempt's call produced, if it reached Twilio.
+ * https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources
+ */
+async function findEarlierMessage(
+  client: ReturnType<typeof twilioRestClientFor>,
+  message: { to: string; from: string; body: string },
+  since: string
+): Promise<{ sid: string; status: string } | undefined> {
+  const after = Date.parse(since) - 60_000;
+  const recent = await client.messages.list({ to: message.to, from: message.from, limit: 50 });
+  return recent.find((m) => m.body === message.body && m.dateCreated.getTime() >= after);
 }
 
 /** Over 3 SMS segments (or WhatsApp's 1,600 characters): the reason it is refused. */

@@ -5,6 +5,7 @@ import { claimAttempt } from './attempt-claim.js';
 import { deliveryOf, messageSidOf } from './delivery-record.js';
 import { ACCOUNT_SID, AUTH_TOKEN, newPhone, OutboundHarness, SMS_NUMBER } from './outbound.fixtures.js';
 import { sendCommunicationRequest } from './send-request.js';
+import { createTwilioRestClient } from './twilio-rest-client.js';
 
 let h: OutboundHarness;
 let delivered: Communication;
@@ -114,32 +115,70 @@ describe('POST /messaging/twilio/status: bad input is a 4xx and changes nothing'
 });
 
 describe('a process that died during its call to Twilio', () => {
-  test('its record becomes unknown and is never sent again; a callback that comes anyway moves it on', async () => {
+  const ctx = () => ({
+    systemRepo: h.systemRepo,
+    baseUrl: h.server.config.baseUrl,
+    twilioApiBaseUrl: h.standIn.url,
+    logger: h.server.app.log,
+  });
+
+  /** A scheduled request (the server's own job waits) and the `sending` record a dead process left at `start`. */
+  async function deadAttempt(text: string, start: Date) {
     const handset = newPhone();
     const patient = await h.createPatient(handset);
-    const request = await h.createRequest(patient, 'Maybe sent.', { occurrenceDateTime: '2031-07-01T10:00:00Z' });
+    const request = await h.createRequest(patient, text, { occurrenceDateTime: start.toISOString() });
     await h.waitForJobs(request.id);
-    const start = new Date('2031-07-01T10:00:00Z');
-    // What a process leaves behind when it dies right after the claim: a `sending` record.
     const claim = await claimAttempt(h.systemRepo, request, h.projectId, 'sms', start, 60_000);
     expect(claim.owned).toBe(true);
-    const ctx = {
-      systemRepo: h.systemRepo,
-      baseUrl: h.server.config.baseUrl,
-      twilioApiBaseUrl: h.standIn.url,
-      logger: h.server.app.log,
-    };
-    const input = { requestId: request.id, attempt: 1, maxAttempts: 3 };
-    const soon = await sendCommunicationRequest({ ...ctx, now: () => new Date(start.getTime() + 5_000) }, input);
-    expect(soon).toEqual({ kind: 'skipped', reason: 'another job is sending it now' });
-    const later = await sendCommunicationRequest({ ...ctx, now: () => new Date(start.getTime() + 120_000) }, input);
-    expect(later).toEqual({ kind: 'skipped', reason: 'a previous attempt stopped mid-call' });
-    const [unknown] = await h.messagesFor(request.id);
-    expect(unknown.status).toBe('unknown');
-    expect(unknown.statusReason?.text).toContain('not sent again');
-    expect(h.sentTo(handset)).toHaveLength(0);
+    return { handset, request, claim };
+  }
 
-    // Twilio had taken it after all: its callback names the record in its URL.
+  test('the call never reached Twilio: after the lease the next job finds nothing there and sends once', async () => {
+    const start = new Date('2031-07-01T10:00:00Z');
+    const { handset, request } = await deadAttempt('Never reached Twilio.', start);
+    const input = { requestId: request.id, attempt: 1, maxAttempts: 3 };
+    const soon = await sendCommunicationRequest({ ...ctx(), now: () => new Date(start.getTime() + 5_000) }, input);
+    expect(soon).toEqual({ kind: 'skipped', reason: 'another job is sending it now' });
+    expect(h.sentTo(handset)).toHaveLength(0);
+    const later = await sendCommunicationRequest({ ...ctx(), now: () => new Date(start.getTime() + 120_000) }, input);
+    expect(later).toMatchObject({ kind: 'sent' });
+    expect(h.sentTo(handset)).toHaveLength(1);
+    expect(
+      await sendCommunicationRequest({ ...ctx(), now: () => new Date(start.getTime() + 600_000) }, input)
+    ).toMatchObject({
+      kind: 'skipped',
+    });
+    await h.waitForMessage(request.id, (c) => c.status === 'completed');
+  });
+
+  test('Twilio took it before the process died (and no callback came): the next job adopts it, sends nothing', async () => {
+    const start = new Date('2031-08-01T10:00:00Z');
+    const { handset, request, claim } = await deadAttempt('Reached Twilio.', start);
+    const standInClock = h.standIn.state.now;
+    h.standIn.state.now = () => new Date(start.getTime() + 1_000);
+    try {
+      // What the dead process's call did, without a StatusCallback (a lost callback).
+      const twilioClient = createTwilioRestClient({
+        accountSid: ACCOUNT_SID,
+        authToken: AUTH_TOKEN,
+        apiBaseUrl: h.standIn.url,
+      });
+      const earlier = await twilioClient.messages.create({ to: handset, from: SMS_NUMBER, body: 'Reached Twilio.' });
+      const input = { requestId: request.id, attempt: 1, maxAttempts: 3 };
+      const later = await sendCommunicationRequest({ ...ctx(), now: () => new Date(start.getTime() + 120_000) }, input);
+      expect(later).toMatchObject({ kind: 'sent', messageSid: earlier.sid });
+      expect(h.sentTo(handset).map((m) => m.sid)).toEqual([earlier.sid]);
+      const adopted = await h.read<Communication>(`Communication/${claim.communication.id}`);
+      expect(adopted.status).toBe('in-progress');
+      expect(messageSidOf(adopted)).toBe(earlier.sid);
+    } finally {
+      h.standIn.state.now = standInClock;
+    }
+  });
+
+  test('a status callback that names the record moves it on even before the sender stored the MessageSid', async () => {
+    const start = new Date('2031-09-01T10:00:00Z');
+    const { handset, claim } = await deadAttempt('Callback first.', start);
     const sid = `SM${'7'.repeat(32)}`;
     const res = await post(
       callbackParams({
@@ -150,10 +189,10 @@ describe('a process that died during its call to Twilio', () => {
         SmsStatus: 'sent',
         ErrorCode: undefined,
       }),
-      { path: `messaging/twilio/status?communication=${unknown.id}` }
+      { path: `messaging/twilio/status?communication=${claim.communication.id}` }
     );
     expect(res.statusCode, res.body).toBe(204);
-    const moved = await h.read<Communication>(`Communication/${unknown.id}`);
+    const moved = await h.read<Communication>(`Communication/${claim.communication.id}`);
     expect(moved.status).toBe('in-progress');
     expect(messageSidOf(moved)).toBe(sid);
     expect(deliveryOf(moved).twilioStatus).toBe('sent');

@@ -101,7 +101,8 @@ export class StandInState {
 
   constructor(
     accounts: StandInAccount[],
-    readonly now: () => Date
+    /** The stand-in's clock (message dates, the WhatsApp window); tests may replace it. */
+    public now: () => Date
   ) {
     for (const account of accounts) {
       this.accounts.set(account.accountSid, account);
