@@ -24,9 +24,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const pool of pools) {
-    pool.close();
-  }
+  await Promise.all(pools.map((pool) => pool.close()));
   await parts?.close();
   await server?.close();
 });

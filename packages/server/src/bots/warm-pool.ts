@@ -50,6 +50,8 @@ export class WarmBotPool {
   private readonly secrets = new Map<string, { at: number; value: Promise<Record<string, ProjectSetting>> }>();
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
+  /** Logins being revoked now. */
+  private readonly revoked = new Set<string>();
 
   constructor(
     private readonly ctx: BotContext,
@@ -93,13 +95,31 @@ export class WarmBotPool {
     return value;
   }
 
-  /** Stops every process (the server is closing). */
-  close(): void {
+  /** Stops every process and revokes their Logins (the server is closing: before its database pool closes). */
+  async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);
-    for (const entry of [...this.entries.values()]) {
+    const entries = [...this.entries.values()];
+    this.entries.clear();
+    for (const entry of entries) {
       entry.process.kill();
     }
+    await Promise.all(entries.map((entry) => this.revoke(entry.login)));
+  }
+
+  /** Revokes a process's Login once (its exit and the pool's close both ask). */
+  private revoke(login: WithId<Login>): Promise<void> {
+    if (this.revoked.has(login.id)) {
+      return Promise.resolve();
+    }
+    this.revoked.add(login.id);
+    return this.ctx.systemRepo
+      .updateResource<Login>({ ...login, revoked: true })
+      .then(
+        () => undefined,
+        (err) => this.ctx.logger.warn({ err, login: login.id }, 'could not revoke a warm bot process login')
+      )
+      .finally(() => this.revoked.delete(login.id));
   }
 
   /** The bot's live process if it runs this code and is not too old; a stale one is retired. */
@@ -176,7 +196,10 @@ export class WarmBotPool {
         if (this.entries.get(bot.id)?.process === exited) {
           this.entries.delete(bot.id);
         }
-        revokeBotLogin(this.ctx, login);
+        // After close the pool has revoked it already (and the database may be gone).
+        if (!this.closed) {
+          void this.revoke(login);
+        }
       }
     );
     const entry = { process, login };

@@ -37,7 +37,8 @@ export async function ussdRoutes(app: FastifyInstance, options: UssdRoutesOption
   const bots = { config, systemRepo, keys: options.keys, audit: options.audit, logger: options.logger };
   // Menu bots answer within the gateway's budget only when their process is already up.
   const warm = new WarmBotPool(bots, { size: config.botWarmProcesses, idleMs: config.botWarmIdleSeconds * 1000 });
-  app.addHook('onClose', async () => warm.close());
+  // preClose: the Logins are revoked while the database pool is still open.
+  app.addHook('preClose', () => warm.close());
   const sessions = new UssdSessionStore(options.redis, config.redisKeyPrefix);
   const channels = new UssdChannelDirectory(systemRepo);
   const now = options.now ?? Date.now;
