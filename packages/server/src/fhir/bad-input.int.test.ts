@@ -95,6 +95,31 @@ describe('bad input gets a 4xx OperationOutcome and writes nothing', () => {
     expectOutcome(await t.request({ method: 'GET', url: '/fhir/R4/Patient?_count=abc' }), 400);
   });
 
+  test('a conditional create whose search cannot be parsed (found by npm run fuzz)', async () => {
+    const header = await t.request({
+      method: 'POST',
+      url: '/fhir/R4/Patient',
+      headers: { 'if-none-exist': '__proto__=1' },
+      payload: { resourceType: 'Patient' },
+    });
+    expectOutcome(header, 400, /If-None-Exist/);
+    const batch = await t.request({
+      method: 'POST',
+      url: '/fhir/R4',
+      payload: {
+        resourceType: 'Bundle',
+        type: 'batch',
+        entry: [
+          {
+            resource: { resourceType: 'Patient' },
+            request: { method: 'POST', url: 'Patient', ifNoneExist: '__proto__=1' },
+          },
+        ],
+      },
+    });
+    expectOutcome(batch, 400, /ifNoneExist/);
+  });
+
   test('bad If-Match', async () => {
     const created = (
       await t.request({ method: 'POST', url: '/fhir/R4/Patient', payload: { resourceType: 'Patient' } })

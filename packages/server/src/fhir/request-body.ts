@@ -1,5 +1,6 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { FhirRequest } from '@medplum/fhir-router';
+import { checkConditionalQuery } from './conditional-query.js';
 
 const ENTRY_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const ENTRY_REQUEST_STRINGS = ['ifNoneMatch', 'ifModifiedSince', 'ifMatch', 'ifNoneExist'] as const;
@@ -36,6 +37,10 @@ export function checkRequestBody(request: FhirRequest, interaction: string | und
   }
   if (body.resourceType !== undefined && typeof body.resourceType !== 'string') {
     throw shapeError('resourceType must be a string', 'resourceType');
+  }
+  const ifNoneExist = request.headers?.['if-none-exist'];
+  if (interaction === 'create' && typeof ifNoneExist === 'string') {
+    checkConditionalQuery(request.url.split(/[/?]/)[0], ifNoneExist, 'If-None-Exist');
   }
   if (
     interaction === 'batch' &&
@@ -90,6 +95,9 @@ function checkEntryRequest(request: unknown, at: string): void {
     if (request[name] !== undefined && typeof request[name] !== 'string') {
       throw shapeError(`${at}.${name} must be a string`, `${at}.${name}`);
     }
+  }
+  if (typeof request.ifNoneExist === 'string') {
+    checkConditionalQuery(request.url.split(/[/?]/)[0], request.ifNoneExist, `${at}.ifNoneExist`);
   }
 }
 

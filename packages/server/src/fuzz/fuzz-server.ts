@@ -69,6 +69,16 @@ async function createTargets(token: string): Promise<FuzzTargets> {
 }
 
 /** One request: its problems, or the transport failure (reset, timeout) it met. */
+/** Whether the run's token still opens the FHIR API. */
+async function tokenWorks(token: string): Promise<boolean> {
+  const res = await fetch(`${baseUrl}fhir/R4/Patient?_count=1`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(timeoutMs),
+  }).catch(() => undefined);
+  await res?.body?.cancel();
+  return res?.status !== 401;
+}
+
 async function probe(request: HostileRequest, token: string): Promise<Finding[]> {
   const outcome = await sendOverHttp(baseUrl, request, token, timeoutMs);
   if ('notSent' in outcome) {
@@ -95,11 +105,15 @@ async function main(): Promise<void> {
   const findings: Finding[] = [];
   let sent = 0;
   let batchSeed = seed;
+  let renewals = 0;
   console.log(`fuzz: ${baseUrl}, ${minutes} min, seed ${seed}, ${concurrency} at a time`);
   while (Date.now() < deadline) {
-    if (Date.now() - tokenAt > TOKEN_REFRESH_MS) {
+    // A generated POST /oauth2/logout carries the run's token and ends its session; without a new
+    // one the rest of the run would only test the 401 path.
+    if (Date.now() - tokenAt > TOKEN_REFRESH_MS || !(await tokenWorks(token))) {
       token = await fetchToken();
       tokenAt = Date.now();
+      renewals++;
     }
     let batch: HostileRequest[];
     try {
@@ -135,7 +149,7 @@ async function main(): Promise<void> {
   }
   const byStatus = [...statusCounts].sort(([a], [b]) => a - b).map(([status, n]) => `${status}×${n}`);
   console.log(`\nfuzz: ${sent} requests in ${minutes} min (seed ${seed}), ${findings.length} findings`);
-  console.log(`fuzz: answers ${byStatus.join(' ')}`);
+  console.log(`fuzz: answers ${byStatus.join(' ')}; token renewed ${renewals} times (generated sign-outs, expiry)`);
   process.exit(findings.length ? 1 : 0);
 }
 

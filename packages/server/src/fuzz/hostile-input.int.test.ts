@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { freePort } from '../test/free-port.js';
-import { startTestServer, type TestServer } from '../test/test-server.js';
+import { startTestServer, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestServer } from '../test/test-server.js';
 import { type Answer, answerProblems, describeRequest } from './answer-check.js';
 import { createFuzzTargets, type FuzzTargets, type HostileRequest, hostileRequests } from './hostile-requests.js';
 import { sendOverHttp } from './http-sender.js';
@@ -15,6 +15,10 @@ const HTTP_CASES = Math.ceil(CASES / 5);
 let t: TestServer;
 let db: pg.Pool;
 let targets: FuzzTargets;
+/** The admin token the cases carry; a generated POST /oauth2/logout ends it, so it is renewed. */
+let token: string;
+/** Answers 401 so far: most cases must reach the code behind authentication. */
+let unauthorized = 0;
 
 beforeAll(async () => {
   // Rate limits off: they would answer most sign-in requests with 429 before their bodies are read.
@@ -33,7 +37,28 @@ beforeAll(async () => {
       })
     ).json().id as string;
   targets = await createFuzzTargets(create);
+  token = t.token;
 });
+
+async function newToken(): Promise<string> {
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/oauth2/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: `grant_type=client_credentials&client_id=${TEST_CLIENT_ID}&client_secret=${TEST_CLIENT_SECRET}`,
+  });
+  return res.json().access_token as string;
+}
+
+/** After a case that may have signed the run out, a fresh token; counts the 401s. */
+async function afterCase(request: HostileRequest, status: number): Promise<void> {
+  if (status === 401) {
+    unauthorized++;
+  }
+  if (request.url.startsWith('/oauth2/logout')) {
+    token = await newToken();
+  }
+}
 
 afterAll(async () => {
   await db?.end();
@@ -52,7 +77,7 @@ async function send(request: HostileRequest): Promise<Answer> {
   const res = await t.app.inject({
     method: request.method,
     url: request.url,
-    headers: { authorization: `Bearer ${t.token}`, accept: 'application/fhir+json', ...request.headers },
+    headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json', ...request.headers },
     payload: request.body,
   });
   return { status: res.statusCode, contentType: res.headers['content-type']?.toString(), body: res.body };
@@ -67,6 +92,8 @@ test(`${CASES} hostile requests: no 5xx, no leaks, OperationOutcomes, nothing wr
       if (answer.status >= 400 && (await countWrites()) !== before) {
         problems.push(`rejected with ${answer.status} but wrote`);
       }
+      // After the write check: a new token is a write (its Login).
+      await afterCase(request, answer.status);
       if (problems.length) {
         throw new Error(`${problems.join('; ')}: ${describeRequest(request)} → ${answer.body.slice(0, 300)}`);
       }
@@ -75,6 +102,8 @@ test(`${CASES} hostile requests: no 5xx, no leaks, OperationOutcomes, nothing wr
   );
   const health = await t.app.inject({ method: 'GET', url: '/healthcheck' });
   expect(health.statusCode).toBe(200);
+  // fast-check shrinks nothing here (no failure), so every case ran once: most carried a live token.
+  expect(unauthorized / CASES).toBeLessThan(0.25);
 }, 120_000);
 
 test(`${HTTP_CASES} hostile requests over keep-alive HTTP: no reset, no timeout, no 5xx`, async () => {
@@ -83,7 +112,8 @@ test(`${HTTP_CASES} hostile requests over keep-alive HTTP: no reset, no timeout,
   const baseUrl = `http://127.0.0.1:${port}/`;
   await fc.assert(
     fc.asyncProperty(hostileRequests(targets), async (request) => {
-      const outcome = await sendOverHttp(baseUrl, request, t.token, 10_000);
+      const outcome = await sendOverHttp(baseUrl, request, token, 10_000);
+      await afterCase(request, 'answer' in outcome ? outcome.answer.status : 0);
       if ('failure' in outcome) {
         throw new Error(`transport ${outcome.failure}: ${describeRequest(request)}`);
       }
