@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { TestMembers } from '../test/members.js';
 import { startTestServer, type TestServer } from '../test/test-server.js';
 
-describe('POST /admin/projects/:projectId/secrets', () => {
+describe('POST /admin/projects/:projectId/secrets and /settings', () => {
   let server: TestServer;
   let projectId: string;
 
@@ -37,6 +37,25 @@ describe('POST /admin/projects/:projectId/secrets', () => {
     expect((read.json() as Project).secret).toBeUndefined();
     expect(read.body).not.toContain('rotated-token');
     expect(read.body).not.toContain('seeded-token');
+  });
+
+  test('settings are replaced and readable; secrets stay as they were', async () => {
+    const res = await post(
+      [
+        { name: 'messagingTimeZone', valueString: 'Africa/Nairobi' },
+        { name: 'messagingTemplate:help:sw', valueString: 'Msaada: piga {{phone}}.' },
+      ],
+      `/admin/projects/${projectId}/settings`
+    );
+    expect(res.statusCode).toBe(200);
+    const read = (await server.request({ method: 'GET', url: `/fhir/R4/Project/${projectId}` })).json() as Project;
+    expect(read.setting).toEqual([
+      { name: 'messagingTimeZone', valueString: 'Africa/Nairobi' },
+      { name: 'messagingTemplate:help:sw', valueString: 'Msaada: piga {{phone}}.' },
+    ]);
+    expect(
+      (await post([{ name: 'bad name', valueString: 'x' }], `/admin/projects/${projectId}/settings`)).statusCode
+    ).toBe(400);
   });
 
   test('refuses what is not a list of named single values', async () => {

@@ -5,7 +5,7 @@ import type { PostgresRepository } from '../repository/repository.js';
 import { parseClientRegistration, registerClient } from './client.js';
 import { inviteMember, parseInviteRequest } from './invite.js';
 import { requireProjectAdmin } from './project-admin.js';
-import { parseProjectSecrets, replaceProjectSecrets } from './project-secrets.js';
+import { parseProjectSettings, replaceProjectSettings, type SettingList } from './project-settings.js';
 
 export interface AdminRoutesOptions {
   /** Answers 401 unless the request carries a valid bearer token (sets `request.auth`). */
@@ -46,11 +46,16 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     return reply.code(201).type('application/fhir+json').send(bot);
   });
 
-  app.post<{ Params: { projectId: string } }>('/admin/projects/:projectId/secrets', async (request, reply) => {
-    const { project } = await requireProjectAdmin(systemRepo, request.auth, request.params.projectId);
-    const secret = parseProjectSecrets(request.body);
-    const updated = await replaceProjectSecrets(systemRepo, project, secret);
-    // Medplum answers with the Project; its secret values are not sent back.
-    return reply.code(200).type('application/fhir+json').send(redactSecrets(updated));
-  });
+  for (const [path, list] of [
+    ['secrets', 'secret'],
+    ['settings', 'setting'],
+  ] as const satisfies readonly (readonly [string, SettingList])[]) {
+    app.post<{ Params: { projectId: string } }>(`/admin/projects/:projectId/${path}`, async (request, reply) => {
+      const { project } = await requireProjectAdmin(systemRepo, request.auth, request.params.projectId);
+      const entries = parseProjectSettings(request.body, list);
+      const updated = await replaceProjectSettings(systemRepo, project, list, entries);
+      // Medplum answers with the Project; secret values are not sent back.
+      return reply.code(200).type('application/fhir+json').send(redactSecrets(updated));
+    });
+  }
 }

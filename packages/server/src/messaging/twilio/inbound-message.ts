@@ -15,7 +15,7 @@ import { type Keyword, keywordOf } from '../keywords.js';
 import { mediumConcept } from '../medium.js';
 import { matchPatientByPhone, type PatientMatch } from '../patient-match.js';
 import { formatTwilioAddress, type MessagingAddress } from '../phone.js';
-import { renderPatientMessage } from '../text/templates.js';
+import { type ProjectTemplates, renderPatientMessage } from '../text/templates.js';
 
 /** Twilio's id of a message (`SM…`, `MM…`): the identifier that makes a redelivery a no-op. */
 export const MESSAGE_SID_SYSTEM = 'https://tiba.health/fhir/sid/twilio-message-sid';
@@ -36,10 +36,11 @@ export interface InboundMessage {
   media: Attachment[];
 }
 
-/** Who the clinic is, for the texts it answers with. */
+/** Who the clinic is and how it words things, for the texts it answers with. */
 export interface ClinicIdentity {
   name: string;
   phone: string;
+  templates: ProjectTemplates;
 }
 
 export interface InboundOutcome {
@@ -116,7 +117,7 @@ async function answerKeyword(
   }
   const vars = { clinic: ctx.clinic.name, phone: ctx.clinic.phone };
   if (keyword === 'help') {
-    return ctx.message.channel.helpText ?? rendered('help', ctx.patient, vars);
+    return ctx.message.channel.helpText ?? rendered('help', ctx.patient, vars, ctx.clinic.templates);
   }
   const { decision, template } = DECISIONS[keyword] as { decision: Decision; template: string };
   const changed = await recordDecision(tx, {
@@ -126,16 +127,25 @@ async function answerKeyword(
     decision,
     message: ctx.communication,
   });
-  return changed ? rendered(template, ctx.patient, vars) : undefined;
+  return changed ? rendered(template, ctx.patient, vars, ctx.clinic.templates) : undefined;
 }
 
-function rendered(template: string, patient: Patient | undefined, vars: Record<string, string>): string {
-  const result = renderPatientMessage(template, patient, vars);
-  if (!result.ok) {
-    // The built-in templates hold every language they use and only these variables.
-    throw new Error(result.reason);
+function rendered(
+  template: string,
+  patient: Patient | undefined,
+  vars: Record<string, string>,
+  templates: ProjectTemplates
+): string {
+  const result = renderPatientMessage(template, patient, vars, templates);
+  if (result.ok) {
+    return result.text;
   }
-  return result.text;
+  // A project's own text may name a variable there is none of: Tiba's text then, never silence.
+  const fallback = renderPatientMessage(template, patient, vars);
+  if (!fallback.ok) {
+    throw new Error(fallback.reason);
+  }
+  return fallback.text;
 }
 
 function channelExtensions(message: InboundMessage): Extension[] {

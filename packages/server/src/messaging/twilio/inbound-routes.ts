@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import twilio from 'twilio';
 import type { RepositoryFactory } from '../../repository/factory.js';
 import type { Channel } from '../channels.js';
+import { projectTemplatesOf } from '../text/project-templates.js';
 import { type ClinicIdentity, receiveInboundMessage } from './inbound-message.js';
 import {
   requireAddress,
@@ -60,7 +61,7 @@ export async function twilioInboundRoutes(app: FastifyInstance, options: TwilioI
   async function clinicOf(channel: Channel): Promise<ClinicIdentity> {
     const project = await systemRepo.readResource<Project>('Project', channel.projectId);
     const name = channel.endpoint.managingOrganization?.display ?? project.name ?? 'the clinic';
-    return { name, phone: channel.phone };
+    return { name, phone: channel.phone, templates: projectTemplatesOf(project) };
   }
 }
 

@@ -208,6 +208,28 @@ describe('POST /messaging/twilio/inbound', () => {
     ]);
   });
 
+  test("the project's own wording (Project.setting messagingTemplate:<name>:<language>) is used", async () => {
+    const me = await server.request({ method: 'GET', url: '/auth/me' });
+    const projectId = me.json().project.id as string;
+    const set = await server.request({
+      method: 'POST',
+      url: `/admin/projects/${projectId}/settings`,
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify([
+        { name: 'messagingTemplate:stop-confirmation:sw', valueString: 'Sawa. Hutapata ujumbe wa {{clinic}} tena.' },
+      ]),
+    });
+    expect(set.statusCode).toBe(200);
+    const phone = newPhone();
+    await createPatient(phone, 'sw');
+    const stop = await deliver(fields({ From: phone, Body: 'STOP' }));
+    expect(stop.body).toContain('<Message>Sawa. Hutapata ujumbe wa');
+    // English speakers keep Tiba's text.
+    const other = newPhone();
+    await createPatient(other, 'en');
+    expect((await deliver(fields({ From: other, Body: 'STOP' }))).body).toContain('<Message>You have unsubscribed');
+  });
+
   test('two different STOPs at the same moment are confirmed once', async () => {
     const phone = newPhone();
     const answers = await Promise.all([
