@@ -70,19 +70,23 @@ export async function answerScreen(
     return { body: USSD_TIME_UP };
   }
   if (existing && now - existing.startedAt > USSD_SESSION_LIMIT_MS) {
-    await deps.sessions.delete(channelId, sessionId);
+    const removed = await deps.sessions.delete(channelId, sessionId);
     return {
       body: USSD_TIME_UP,
-      finished: finished(channel, request, existing, USSD_TIME_UP, 'stopped', now, 'Passed the 180 s session limit'),
+      finished: removed
+        ? finished(channel, request, existing, USSD_TIME_UP, 'stopped', now, 'Passed the 180 s session limit')
+        : undefined,
     };
   }
   if (existing && text === existing.text) {
     return { body: existing.screen }; // the gateway asking again: same answer, the bot not run twice
   }
+  const matched = existing ? undefined : await patientOf(deps.projectRepo, request.phoneNumber);
   const session: UssdSession = existing ?? {
     startedAt: now,
     phoneNumber: request.phoneNumber,
-    patientId: await patientIdOf(deps.projectRepo, request.phoneNumber),
+    patientId: matched?.id,
+    patient: matched,
     text: '',
     screen: '',
     state: null,
@@ -92,8 +96,8 @@ export async function answerScreen(
   const inputs = existing ? [...session.inputs, input] : [];
   const fail = async (reason: string, err?: unknown): Promise<ScreenAnswer> => {
     deps.logger.warn({ err, channel: channelId, sessionId, reason }, 'USSD menu answered with an apology');
-    if (existing) {
-      await deps.sessions.delete(channelId, sessionId);
+    if (existing && !(await deps.sessions.delete(channelId, sessionId))) {
+      return { body: USSD_APOLOGY }; // another request ended it meanwhile, and records it
     }
     const done = { ...session, inputs };
     return { body: USSD_APOLOGY, finished: finished(channel, request, done, USSD_APOLOGY, 'stopped', now, reason) };
@@ -101,15 +105,12 @@ export async function answerScreen(
   if (!bot) {
     return fail('The channel names no menu Bot of its project');
   }
-  const patient = session.patientId
-    ? await deps.projectRepo.readResource<Patient>('Patient', session.patientId).catch(() => undefined)
-    : undefined;
   const botInput: UssdBotInput = {
     channel: { id: channelId, serviceCode: channel.serviceCode },
     sessionId,
     phoneNumber: request.phoneNumber,
     networkCode: request.networkCode,
-    patient,
+    patient: session.patient,
     text,
     input,
     state: session.state,
@@ -128,8 +129,8 @@ export async function answerScreen(
   }
   const next: UssdSession = { ...session, text, screen: answer.body, state: answer.state, inputs };
   if (answer.kind === 'END') {
-    if (existing) {
-      await deps.sessions.delete(channelId, sessionId);
+    if (existing && !(await deps.sessions.delete(channelId, sessionId))) {
+      return { body: answer.body };
     }
     return { body: answer.body, finished: finished(channel, request, next, answer.body, 'completed', deps.now()) };
   }
@@ -149,9 +150,9 @@ function newestInput(previous: string, text: string): string {
   return text.slice(text.lastIndexOf('*') + 1);
 }
 
-async function patientIdOf(projectRepo: PostgresRepository, phone: string): Promise<string | undefined> {
+async function patientOf(projectRepo: PostgresRepository, phone: string): Promise<WithId<Patient> | undefined> {
   const match = await matchPatientByPhone(projectRepo, phone);
-  return match.kind === 'one' ? match.patient.id : undefined;
+  return match.kind === 'one' ? match.patient : undefined;
 }
 
 function finished(

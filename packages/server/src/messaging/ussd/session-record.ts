@@ -1,4 +1,3 @@
-import { Operator } from '@medplum/core';
 import type { Communication } from '@medplum/fhirtypes';
 import type { PostgresRepository } from '../../repository/repository.js';
 import { CHANNEL_REFERENCE_EXTENSION } from '../channels.js';
@@ -23,8 +22,9 @@ export interface FinishedSession {
 
 /**
  * One Communication per finished session, for clinicians: who dialled (the Patient when the
- * number matched one), when, the inputs and the last screen. Conditional on the session id, so a
- * repeated last request records nothing new.
+ * number matched one), when, the inputs and the last screen. Only the request that removed the
+ * session from Redis records it, so a repeated last request records nothing new (a plain create:
+ * no serializable search-then-insert on every session).
  */
 export async function recordUssdSession(projectRepo: PostgresRepository, finished: FinishedSession): Promise<void> {
   const { channel, session, sessionId } = finished;
@@ -45,8 +45,5 @@ export async function recordUssdSession(projectRepo: PostgresRepository, finishe
     ],
     ...(finished.statusReason ? { statusReason: { text: finished.statusReason } } : {}),
   };
-  await projectRepo.conditionalCreate<Communication>(communication, {
-    resourceType: 'Communication',
-    filters: [{ code: 'identifier', operator: Operator.EQUALS, value: `${USSD_SESSION_SYSTEM}|${sessionId}` }],
-  });
+  await projectRepo.createResource<Communication>(communication);
 }

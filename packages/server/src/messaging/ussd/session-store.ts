@@ -1,3 +1,5 @@
+import type { WithId } from '@medplum/core';
+import type { Patient } from '@medplum/fhirtypes';
 import type { Redis } from 'ioredis';
 
 /** Africa's Talking ends a USSD session after 180 s; Tiba ends it there too, whatever the gateway does. */
@@ -12,6 +14,8 @@ export interface UssdSession {
   startedAt: number;
   phoneNumber: string;
   patientId?: string;
+  /** The matched Patient as read on the first screen: the bot sees the same one on every screen, without a read each. */
+  patient?: WithId<Patient>;
   /** `text` as last answered: the inputs so far, joined by `*`. */
   text: string;
   /** The last screen sent (`CON …`), answered again when the gateway repeats a request. */
@@ -54,7 +58,8 @@ export class UssdSessionStore {
     await this.redis.set(this.key(channelId, sessionId), JSON.stringify(session), 'PX', ttl);
   }
 
-  async delete(channelId: string, sessionId: string): Promise<void> {
-    await this.redis.del(this.key(channelId, sessionId));
+  /** True when this call removed it: of two requests ending one session at once, only one records it. */
+  async delete(channelId: string, sessionId: string): Promise<boolean> {
+    return (await this.redis.del(this.key(channelId, sessionId))) === 1;
   }
 }

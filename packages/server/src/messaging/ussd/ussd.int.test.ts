@@ -137,8 +137,15 @@ describe('USSD (Africa’s Talking)', () => {
       sender: { display: '+254712000001' },
     });
     expect(communication.subject?.reference).toMatch(/^Patient\//);
-    // A screen after END (the session is gone) ends at once.
+    // A screen after END (the session is gone) ends at once; the gateway repeating END records nothing new.
     expect((await screen({ ...call, text: '1*2*9*1' })).body).toBe(USSD_TIME_UP);
+    expect((await screen({ ...call, text: '1*2*9' })).body).toBe(USSD_TIME_UP);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const all = await server.request({
+      method: 'GET',
+      url: `/fhir/R4/Communication?identifier=${encodeURIComponent(`${USSD_SESSION_SYSTEM}|ATUid_walk`)}`,
+    });
+    expect((all.json() as Bundle).entry).toHaveLength(1);
   });
 
   test('past 180 s from the first screen the session ends with a clear message and its state is dropped', async () => {
