@@ -1,10 +1,20 @@
 import type { Communication, CommunicationRequest, Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { MEDIUM_CODINGS } from '../medium.js';
+import { DEFAULT_TEMPLATE_TEXTS } from '../text/template-texts.js';
+import { renderTemplate, templatePlaceholders } from '../text/templates.js';
 import { MESSAGE_SID_SYSTEM } from '../twilio/inbound-message.js';
 import { deliveryOf, TWILIO_ERROR_SYSTEM } from './delivery-record.js';
 import { newPhone, OutboundHarness, SMS_NUMBER, WHATSAPP_NUMBER } from './outbound.fixtures.js';
-import { QUIET_HOURS_SETTING, TIME_ZONE_SETTING } from './request-parts.js';
+import { MESSAGE_TEMPLATE_EXTENSION, QUIET_HOURS_SETTING, TIME_ZONE_SETTING } from './request-parts.js';
+
+const templateVariables = (name: keyof typeof DEFAULT_TEMPLATE_TEXTS) =>
+  templatePlaceholders(DEFAULT_TEMPLATE_TEXTS[name].sw);
+function expectedText(name: keyof typeof DEFAULT_TEMPLATE_TEXTS, language: 'en' | 'sw', vars: Record<string, string>) {
+  const rendered = renderTemplate(DEFAULT_TEMPLATE_TEXTS[name][language], vars);
+  return rendered.ok ? rendered.text : rendered.reason;
+}
+
 import { type OutboundContext, sendCommunicationRequest } from './send-request.js';
 
 let h: OutboundHarness;
@@ -148,6 +158,43 @@ describe('outbound SMS from a CommunicationRequest', () => {
     expect(message.status).toBe('not-done');
     expect(message.statusReason?.text).toMatch(/^Message needs 4 SMS segments, over the limit of 3/);
     expect(h.sentTo(phone)).toHaveLength(0);
+  });
+});
+
+describe('templates', () => {
+  test("a templated request goes out in the patient's language; a missing variable is refused", async () => {
+    const phone = newPhone();
+    const patient = await h.create<Patient>({
+      resourceType: 'Patient',
+      telecom: [{ system: 'phone', use: 'mobile', value: phone }],
+      communication: [{ language: { coding: [{ system: 'urn:ietf:bcp:47', code: 'sw' }] }, preferred: true }],
+    });
+    const template = (vars: Record<string, string>) => ({
+      url: MESSAGE_TEMPLATE_EXTENSION,
+      extension: [
+        { url: 'name', valueCode: 'medicine-reminder' },
+        ...Object.entries(vars).map(([name, value]) => ({
+          url: 'variable',
+          extension: [
+            { url: 'name', valueString: name },
+            { url: 'value', valueString: value },
+          ],
+        })),
+      ],
+    });
+    const vars = Object.fromEntries(templateVariables('medicine-reminder').map((name) => [name, `x${name}`]));
+    const request = await h.createRequest(patient, 'unused', { payload: undefined, extension: [template(vars)] });
+    await h.waitForMessage(request.id, (c) => c.status === 'completed');
+    const [sent] = h.sentTo(phone);
+    expect(sent.body).toBe(expectedText('medicine-reminder', 'sw', vars));
+
+    const other = newPhone();
+    const second = await h.createPatient(other);
+    const incomplete = await h.createRequest(second, 'unused', { payload: undefined, extension: [template({})] });
+    const refused = await h.waitForMessage(incomplete.id, isFinal);
+    expect(refused.status).toBe('not-done');
+    expect(refused.statusReason?.text).toMatch(/Missing template variable/);
+    expect(h.sentTo(other)).toHaveLength(0);
   });
 });
 

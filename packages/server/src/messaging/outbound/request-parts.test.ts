@@ -1,7 +1,7 @@
 import type { CommunicationRequest } from '@medplum/fhirtypes';
 import { expect, test } from 'vitest';
 import { DEFAULT_QUIET_HOURS } from '../text/quiet-hours.js';
-import { isUrgent, messageText, sendTime } from './request-parts.js';
+import { isUrgent, MESSAGE_TEMPLATE_EXTENSION, messageText, sendTime, templatedText } from './request-parts.js';
 
 const nairobi = { timeZone: 'Africa/Nairobi', quietHours: DEFAULT_QUIET_HOURS };
 const request = (extra: Partial<CommunicationRequest> = {}): CommunicationRequest => ({
@@ -44,4 +44,42 @@ test('the text is the string payloads, blank ones left out', () => {
   ).toBe('Habari\n\nKwaheri');
   expect(messageText(request({ payload: [{ contentAttachment: { url: 'https://example.org/x.png' } }] }))).toBe('');
   expect(messageText(request())).toBe('');
+});
+
+/** The messaging-template extension naming `name` with these variables. */
+const templateExtension = (name: string, vars: Record<string, string>) => ({
+  url: MESSAGE_TEMPLATE_EXTENSION,
+  extension: [
+    { url: 'name', valueCode: name },
+    ...Object.entries(vars).map(([key, value]) => ({
+      url: 'variable',
+      extension: [
+        { url: 'name', valueString: key },
+        { url: 'value', valueString: value },
+      ],
+    })),
+  ],
+});
+
+test("a templated request is written in the recipient's language, the project's wording first", () => {
+  const vars = { name: 'Amina', clinic: 'Tiba', date: '12 Jan', time: '09:00', phone: '+254700000000' };
+  const templated = request({ extension: [templateExtension('appointment-reminder', vars)] });
+  const swahili = { communication: [{ language: { coding: [{ system: 'urn:ietf:bcp:47', code: 'sw' }] } }] };
+  const sw = templatedText(templated, swahili, {});
+  expect(sw?.ok && sw.text).toMatch(/^Habari Amina, .*12 Jan/);
+  const english = templatedText(templated, {}, {});
+  expect(english?.ok && english.text).toMatch(/^Hello Amina, .*12 Jan/);
+  const own = templatedText(templated, swahili, {
+    texts: { 'appointment-reminder': { sw: '{{clinic}}: miadi {{date}} saa {{time}}.' } },
+  });
+  expect(own).toEqual({ ok: true, text: 'Tiba: miadi 12 Jan saa 09:00.' });
+  // A missing variable is refused with its name, never sent with a hole.
+  const missing = templatedText(
+    request({ extension: [templateExtension('appointment-reminder', { name: 'A' })] }),
+    {},
+    {}
+  );
+  expect(missing?.ok === false && missing.reason).toMatch(/clinic/);
+  expect(templatedText(request({ extension: [templateExtension('', {})] }), {}, {})).toMatchObject({ ok: false });
+  expect(templatedText(request(), {}, {})).toBeUndefined();
 });

@@ -11,7 +11,9 @@ import type {
 import type { PostgresRepository } from '../../repository/repository.js';
 import { CHANNEL_NUMBER_SYSTEM, CHANNEL_TYPE_CODE, CHANNEL_TYPE_SYSTEM, type Channel } from '../channels.js';
 import { type MessagingMedium, normalizePhone } from '../phone.js';
+import { projectTemplatesOf } from '../text/project-templates.js';
 import { DEFAULT_QUIET_HOURS, nextSendTime, parseQuietHours, type QuietHours } from '../text/quiet-hours.js';
+import { type ProjectTemplates, renderPatientMessage } from '../text/templates.js';
 
 /** Project.setting names read by the sender (valueString). */
 export const TIME_ZONE_SETTING = 'messagingTimeZone';
@@ -23,6 +25,7 @@ export const DEFAULT_TIME_ZONE = 'UTC';
 export interface MessagingSettings {
   timeZone: string;
   quietHours: QuietHours;
+  templates: ProjectTemplates;
 }
 
 /** The project's messaging zone and quiet hours; a setting that does not parse falls back to the default. */
@@ -33,6 +36,7 @@ export async function messagingSettings(systemRepo: PostgresRepository, projectI
   const hours = setting(QUIET_HOURS_SETTING);
   const [start, end] = (hours ?? '').split('-');
   return {
+    templates: projectTemplatesOf(project),
     timeZone: zone && isTimeZone(zone) ? zone : DEFAULT_TIME_ZONE,
     quietHours:
       hours?.toLowerCase() === 'off'
@@ -59,10 +63,47 @@ export function isUrgent(request: CommunicationRequest): boolean {
  * When the request may be sent: its `occurrenceDateTime` (or now), moved past the project's
  * quiet hours unless urgent. A time in the past means now.
  */
-export function sendTime(request: CommunicationRequest, settings: MessagingSettings, now: Date): Date {
+export function sendTime(
+  request: CommunicationRequest,
+  settings: Pick<MessagingSettings, 'timeZone' | 'quietHours'>,
+  now: Date
+): Date {
   const occurrence = request.occurrenceDateTime ? new Date(request.occurrenceDateTime) : undefined;
   const earliest = occurrence && !Number.isNaN(occurrence.getTime()) && occurrence > now ? occurrence : now;
   return nextSendTime(earliest, settings.quietHours, settings.timeZone, isUrgent(request));
+}
+
+/**
+ * Complex extension on a CommunicationRequest: `name` (valueCode, a template) and any number of
+ * `variable` (`name` and `value`, valueStrings). The text is then the template in the recipient's
+ * language (the project's wording over Tiba's), instead of the payload.
+ */
+export const MESSAGE_TEMPLATE_EXTENSION = 'https://tiba.health/fhir/StructureDefinition/messaging-template';
+
+/** The templated text of the request, or why it cannot be written; undefined when it names no template. */
+export function templatedText(
+  request: CommunicationRequest,
+  recipient: Pick<Recipient, 'communication'>,
+  templates: ProjectTemplates
+): { ok: true; text: string } | { ok: false; reason: string } | undefined {
+  const extension = request.extension?.find((e) => e.url === MESSAGE_TEMPLATE_EXTENSION);
+  if (!extension) {
+    return undefined;
+  }
+  const name = extension.extension?.find((e) => e.url === 'name')?.valueCode;
+  if (!name) {
+    return { ok: false, reason: 'The messaging-template extension names no template' };
+  }
+  const vars: Record<string, string> = {};
+  for (const variable of extension.extension?.filter((e) => e.url === 'variable') ?? []) {
+    const key = variable.extension?.find((e) => e.url === 'name')?.valueString;
+    const value = variable.extension?.find((e) => e.url === 'value')?.valueString;
+    if (key && value !== undefined) {
+      vars[key] = value;
+    }
+  }
+  const rendered = renderPatientMessage(name, { communication: recipient.communication }, vars, templates);
+  return rendered.ok ? { ok: true, text: rendered.text } : rendered;
 }
 
 /** The text to send: the request's string payloads, joined by a blank line. */
@@ -75,6 +116,8 @@ export function messageText(request: CommunicationRequest): string {
 
 export interface Recipient {
   reference: Reference<Patient | RelatedPerson>;
+  /** The languages the recipient reads (Patient.communication, RelatedPerson.communication). */
+  communication?: Patient['communication'];
   /** The Patient the message is about (the recipient, or a RelatedPerson's patient). */
   subject?: Reference<Patient>;
   phone: string;
@@ -106,7 +149,7 @@ export async function findRecipient(
       person.resourceType === 'Patient'
         ? { reference: `Patient/${person.id}` }
         : (person.patient as Reference<Patient> | undefined);
-    return { reference: { reference: `${type}/${id}` }, subject, phone };
+    return { reference: { reference: `${type}/${id}` }, subject, phone, communication: person.communication };
   }
   return { refused: 'The request has no Patient or RelatedPerson recipient with a mobile number in E.164 form' };
 }

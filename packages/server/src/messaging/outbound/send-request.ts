@@ -9,7 +9,14 @@ import { formatTwilioAddress, type MessagingMedium } from '../phone.js';
 import { checkSegmentLimit } from '../text/segments.js';
 import { claimAttempt } from './attempt-claim.js';
 import { deliveryOf } from './delivery-record.js';
-import { findRecipient, messageText, messagingSettings, projectChannel, sendTime } from './request-parts.js';
+import {
+  findRecipient,
+  messageText,
+  messagingSettings,
+  projectChannel,
+  sendTime,
+  templatedText,
+} from './request-parts.js';
 import { recordFailure, recordRefusal, recordSent } from './send-outcomes.js';
 import { twilioRestClientFor } from './twilio-rest-client.js';
 
@@ -63,7 +70,8 @@ export async function sendCommunicationRequest(ctx: OutboundContext, input: Send
     return { kind: 'skipped', reason: 'its medium is neither SMS nor WhatsApp' };
   }
   const now = ctx.now();
-  const at = sendTime(request, await messagingSettings(ctx.systemRepo, projectId), now);
+  const settings = await messagingSettings(ctx.systemRepo, projectId);
+  const at = sendTime(request, settings, now);
   if (at > now) {
     return { kind: 'later', at };
   }
@@ -77,7 +85,11 @@ export async function sendCommunicationRequest(ctx: OutboundContext, input: Send
   if ('refused' in recipient) {
     return refuse({ text: recipient.refused });
   }
-  const body = messageText(request);
+  const templated = templatedText(request, recipient, settings.templates);
+  if (templated && !templated.ok) {
+    return refuse({ text: templated.reason });
+  }
+  const body = templated?.text ?? messageText(request);
   const channel = await projectChannel(ctx.systemRepo, projectId, medium);
   const credentials = channel && (await readCredentials(ctx.systemRepo, channel));
   if (!channel || !credentials?.accountSid) {
