@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Bundle, Communication } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freePort } from '../../test/free-port.js';
+import { TestMembers } from '../../test/members.js';
 import { startTestServer, type TestServer } from '../../test/test-server.js';
 import { STAND_IN_SMS_NUMBER, STAND_IN_WHATSAPP_SENDER } from './configured-stand-in.js';
 
@@ -93,6 +94,22 @@ describe('phone simulator API', () => {
     expect((await dial({ channel: ussd.id, phone, sessionId: 'bad id!', text: '' })).statusCode).toBe(400);
     expect((await dial({ channel: ussd.id, phone, sessionId: 'sim-2', text: 'x'.repeat(183) })).statusCode).toBe(400);
     expect((await dial({ channel: 'nope', phone, sessionId: 'sim-3', text: '' })).statusCode).toBe(404);
+  });
+
+  test('clinicians may use it; a patient may not', async () => {
+    const members = await TestMembers.open(server);
+    try {
+      const practitioner = await members.create({ resourceType: 'Practitioner', name: [{ family: 'Achieng' }] });
+      const clinician = await members.add(practitioner, { role: 'clinician' });
+      expect((await clinician.request({ method: 'GET', url: '/messaging/simulator' })).statusCode).toBe(200);
+      const patient = await members.create({ resourceType: 'Patient', name: [{ family: 'Kamau' }] });
+      const patientMember = await members.add(patient, { role: 'patient' });
+      const refused = await patientMember.request({ method: 'GET', url: '/messaging/simulator' });
+      expect(refused.statusCode).toBe(403);
+      expect(refused.body).toContain('clinic staff');
+    } finally {
+      await members.close();
+    }
   });
 
   test('bad input is 400 and an unknown channel 404', async () => {
