@@ -42,7 +42,9 @@ export function parseUssdRequest(request: FastifyRequest): UssdScreenRequest {
   const sessionId = field('sessionId', true, SESSION_ID) as string;
   const serviceCode = field('serviceCode', true, SERVICE_CODE) as string;
   const rawPhone = field('phoneNumber', true, /^[+\d\s()-]{1,32}$/) as string;
-  const phoneNumber = normalizePhone(rawPhone);
+  // Africa's Talking writes `+254…`; a number in full international form without its `+` is read as one
+  // (a local `07…` starts with 0, which no country code does, and is refused).
+  const phoneNumber = normalizePhone(/^[1-9]\d{7,14}$/.test(rawPhone.trim()) ? `+${rawPhone.trim()}` : rawPhone);
   if (!phoneNumber) {
     throw new OperationOutcomeError(badRequest('phoneNumber must be an international number (+254…)', 'phoneNumber'));
   }

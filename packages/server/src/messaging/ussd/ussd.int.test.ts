@@ -237,6 +237,11 @@ describe('USSD (Africa’s Talking)', () => {
     });
     expect(repeated.statusCode).toBe(400);
     expect(await store.read(channel.id, ok.sessionId)).toBeUndefined();
+    // The same number without its `+` is the same phone.
+    await screen({ sessionId: 'ATUid_plus', phoneNumber: '+254712000007', text: '' });
+    expect((await screen({ sessionId: 'ATUid_plus', phoneNumber: '254712000007', text: '1' })).body).toBe(
+      'CON SATUid_plus n2 t1 p-'
+    );
     // Another phone in a live session is refused, and the session is left as it was.
     await screen({ sessionId: 'ATUid_phone', phoneNumber: '+254712000005', text: '' });
     const spoofed = await screen({ sessionId: 'ATUid_phone', phoneNumber: '+254712000006', text: '1' });
