@@ -1,4 +1,5 @@
-// Bundles each bot (bots/src/<name>/index.ts, next to its bot.json) into one CommonJS file,
+// Bundles each bot (bots/src/<name>/index.ts or bots/src/<programme>/<bot>/index.ts, next to its
+// bot.json) into one CommonJS file,
 // bots/dist/<name>.js, the form `POST Bot/:id/$deploy` takes: `exports.handler = async (medplum, event) => …`.
 // `node build.mjs` builds them all; deploy.mjs and the integration test import listBots/buildBots.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -24,7 +25,7 @@ const INTERACTIONS = ['create', 'update', 'delete'];
 
 /**
  * @typedef {object} BotMetadata  The bot.json next to a bot's index.ts.
- * @property {string} name The folder name; also the Bot's identifier value.
+ * @property {string} name The folder name (`<programme>-<bot>` inside a programme folder); also the Bot's identifier value.
  * @property {string} [description]
  * @property {number} [timeout] Seconds a run may take (Bot.timeout); the server's default when absent.
  * @property {BotSubscriptionMetadata[]} [subscriptions]
@@ -38,29 +39,52 @@ const INTERACTIONS = ['create', 'update', 'delete'];
  * @property {BotMetadata} metadata
  */
 
-/** Every bot under src/: a folder with index.ts and a valid bot.json. */
+/**
+ * Every bot under src/: a folder with index.ts and a valid bot.json, either directly under src/
+ * (`src/<name>/`, named by its folder) or inside a programme folder (`src/<programme>/<bot>/`,
+ * named `<programme>-<bot>`, so names stay unique and `dist/` flat). A folder without bot.json
+ * is a programme folder (or shared code) and is searched one level down.
+ */
 export function listBots(srcDir = SRC_DIR) {
   /** @type {BotSource[]} */
   const bots = [];
   for (const entry of readdirSync(srcDir, { withFileTypes: true })) {
-    const dir = path.join(srcDir, entry.name);
-    if (!entry.isDirectory() || !existsSync(path.join(dir, 'bot.json'))) {
+    if (!entry.isDirectory()) {
       continue;
     }
-    const entryFile = path.join(dir, 'index.ts');
-    if (!existsSync(entryFile)) {
-      throw new Error(`${path.relative(BOTS_DIR, dir)}: bot.json without index.ts`);
+    const dir = path.join(srcDir, entry.name);
+    if (existsSync(path.join(dir, 'bot.json'))) {
+      bots.push(readBotSource(dir, entry.name));
+      continue;
     }
-    const metadata = readMetadata(path.join(dir, 'bot.json'), entry.name);
-    bots.push({ name: entry.name, dir, entry: entryFile, metadata });
+    for (const child of readdirSync(dir, { withFileTypes: true })) {
+      const childDir = path.join(dir, child.name);
+      if (child.isDirectory() && existsSync(path.join(childDir, 'bot.json'))) {
+        bots.push(readBotSource(childDir, `${entry.name}-${child.name}`));
+      }
+    }
   }
   return bots.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /**
+ * @param {string} dir A bot's folder (holds bot.json).
+ * @param {string} name The name bot.json must declare.
+ * @returns {BotSource}
+ */
+function readBotSource(dir, name) {
+  const entryFile = path.join(dir, 'index.ts');
+  if (!existsSync(entryFile)) {
+    throw new Error(`${path.relative(BOTS_DIR, dir)}: bot.json without index.ts`);
+  }
+  const metadata = readMetadata(path.join(dir, 'bot.json'), name);
+  return { name, dir, entry: entryFile, metadata };
+}
+
+/**
  * Reads and checks a bot.json; throws with the file and the problem.
  * @param {string} file
- * @param {string} folderName
+ * @param {string} folderName The name it must declare: the folder's, or `<programme>-<bot>`.
  * @returns {BotMetadata}
  */
 export function readMetadata(file, folderName) {

@@ -35,6 +35,35 @@ describe('build', () => {
     expect(bot?.metadata.subscriptions?.[0]).toMatchObject({ key: 'patient-created', criteria: 'Patient' });
   });
 
+  test('finds bots inside programme folders as <programme>-<bot>, beside top-level bots', () => {
+    const src = path.join(scratch, 'programmes');
+    const write = (dir: string, files: Record<string, string>) => {
+      mkdirSync(path.join(src, dir), { recursive: true });
+      for (const [name, content] of Object.entries(files)) {
+        writeFileSync(path.join(src, dir, name), content);
+      }
+    };
+    write('top-bot', { 'index.ts': '', 'bot.json': JSON.stringify({ name: 'top-bot' }) });
+    write('care/enrol', { 'index.ts': '', 'bot.json': JSON.stringify({ name: 'care-enrol' }) });
+    // A programme's README and a helpers folder without bot.json are not bots.
+    write('care', { 'README.md': '# care' });
+    write('care/texts', { 'index.ts': '' });
+    write('shared', { 'helpers.ts': '' });
+
+    const bots = listBots(src);
+    expect(bots.map((bot) => [bot.name, path.relative(src, bot.dir)])).toEqual([
+      ['care-enrol', path.join('care', 'enrol')],
+      ['top-bot', 'top-bot'],
+    ]);
+
+    write('care/misnamed', { 'index.ts': '', 'bot.json': JSON.stringify({ name: 'misnamed' }) });
+    expect(() => listBots(src)).toThrow(/"name" must be the folder name \(care-misnamed\)/);
+  });
+
+  test('the shipped programme bots are found', () => {
+    expect(listBots().map((bot) => bot.name)).toEqual(expect.arrayContaining(['hepatitis-b-enrol']));
+  });
+
   test('bundles each bot into one small CommonJS file exporting handler', async () => {
     const bots = listBots();
     const built = await buildBots({ bots, outDir: scratch });
