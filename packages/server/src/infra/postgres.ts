@@ -35,8 +35,15 @@ export function queryPrepared<R extends pg.QueryResultRow>(
 }
 
 /**
- * A connection pool. With `statementTimeoutMs`, PostgreSQL cancels any statement running longer
- * (and ends sessions idle in a transaction that long), so no request holds a connection for long.
+ * Floor of the idle-in-transaction limit: between two statements of a transaction the process
+ * validates and indexes, which on a busy machine can take far longer than one short statement.
+ */
+const MIN_IDLE_IN_TRANSACTION_MS = 60_000;
+
+/**
+ * A connection pool. With `statementTimeoutMs`, PostgreSQL cancels any statement running longer,
+ * and ends a session idle in a transaction for that long (at least a minute), so no request holds
+ * a connection or its locks for long.
  */
 export function createPool(databaseUrl: string, max: number, options: { statementTimeoutMs?: number } = {}): pg.Pool {
   const timeout = options.statementTimeoutMs || undefined;
@@ -45,7 +52,7 @@ export function createPool(databaseUrl: string, max: number, options: { statemen
     max,
     idleTimeoutMillis: 30_000,
     statement_timeout: timeout,
-    idle_in_transaction_session_timeout: timeout,
+    idle_in_transaction_session_timeout: timeout && Math.max(timeout, MIN_IDLE_IN_TRANSACTION_MS),
   });
   // An idle client losing its connection must not crash the process.
   pool.on('error', () => undefined);
