@@ -526,8 +526,10 @@ describe('runaway bots', () => {
     expect(res.json().issue[0].details.text).toBe('Bot timed out after 3 s');
     expect(elapsed).toBeGreaterThanOrEqual(2900);
     expect(elapsed).toBeLessThan(6000);
-    // The loop spins in another process: the server's event loop is free. (Two shared cores: allow noise.)
-    expect(median(during)).toBeLessThan(median(before) * 3 + 5);
+    // The loop spins in another process: the server's event loop is free (a blocked loop would hold
+    // reads for the whole 3 s). The spinning process takes one of two shared cores, so reads slow
+    // down by a few ms, more when other tests run alongside.
+    expect(median(during)).toBeLessThan(median(before) * 3 + 20);
     const [event] = await runEvents(bot.id);
     expect(event.outcome).toBe('8');
     expect(event.outcomeDesc).toMatch(/timed out after 3 s/);
