@@ -124,6 +124,24 @@ describe('hepatitis-b-enrol', () => {
     expect(await consentRequestsFor()).toHaveLength(1);
   });
 
+  test('a CarePlan another run created meanwhile is found by the conditional create and brought up to date', async () => {
+    const request = await prescribe();
+    await run(request);
+    const [made] = await plansFor();
+    await decide('permit');
+    // This run's search misses the plan (the other run had not committed yet); its If-None-Exist finds it.
+    const searchOne = medplum.searchOne.bind(medplum);
+    medplum.searchOne = (async (type: string, query?: unknown, options?: unknown) =>
+      type === 'CarePlan'
+        ? undefined
+        : searchOne(type as 'Patient', query as never, options as never)) as typeof medplum.searchOne;
+
+    const result = await run(request);
+
+    expect(result).toMatchObject({ outcome: 'updated', carePlan: `CarePlan/${made.id}`, status: 'active' });
+    expect(await plansFor()).toHaveLength(1);
+  });
+
   test('a consent request already open (from sms-consent-request) is reused', async () => {
     const open = await medplum.createResource({
       resourceType: 'CommunicationRequest',

@@ -135,6 +135,10 @@ async function saveCarePlan(
 ): Promise<{ plan: CarePlan & { id: string }; outcome: 'enrolled' | 'updated' | 'unchanged' }> {
   if (!existing?.id) {
     const plan = await medplum.createResourceIfNoneExist(wanted, `identifier=${encodeURIComponent(identifier)}`);
+    // A run at the same moment (the Consent and the prescription written together) made it first: bring it up to date.
+    if (!sameContent(plan, { ...wanted, id: plan.id })) {
+      return { plan: await medplum.updateResource({ ...wanted, id: plan.id }), outcome: 'updated' };
+    }
     return { plan, outcome: 'enrolled' };
   }
   if (sameContent(existing, wanted)) {
