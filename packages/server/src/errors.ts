@@ -21,6 +21,8 @@ const PG_CLIENT_ERRORS: Record<string, (message: string) => OperationOutcome> = 
   '22003': (m) => badRequest(m), // numeric_value_out_of_range
   '22001': (m) => badRequest(m), // string_data_right_truncation
   '54001': (m) => badRequest(m), // statement_too_complex
+  '22021': (m) => badRequest(m), // character_not_in_repertoire (U+0000 in text)
+  '22P05': (m) => badRequest(m), // untranslatable_character
 };
 
 /** Serialization failures and deadlocks: the transaction may simply be retried. */

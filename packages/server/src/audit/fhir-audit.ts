@@ -213,7 +213,8 @@ function formText(body: object): string {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(body)) {
     for (const v of Array.isArray(value) ? value : [value]) {
-      params.append(key, String(v));
+      // A JSON body's values may be objects (even ones whose toString is not a function).
+      params.append(key, typeof v === 'string' ? v : JSON.stringify(v));
     }
   }
   return params.toString();

@@ -1,3 +1,4 @@
+import type { Resource } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
 import { elementShapeIssues } from './element-shape.js';
 
@@ -30,4 +31,14 @@ describe('elementShapeIssues', () => {
   test('a resource with values everywhere has none', () => {
     expect(elementShapeIssues({ resourceType: 'Patient', name: [{ given: ['A'] }], active: false })).toEqual([]);
   });
+});
+
+test('control characters other than tab, CR and LF are refused, with their element', () => {
+  const issues = elementShapeIssues({
+    resourceType: 'Patient',
+    name: [{ family: 'Otieno\u0000' }],
+    address: [{ text: 'Line one\r\nLine two\twith a tab' }],
+  } as Resource);
+  expect(issues.map((i) => i.expression?.[0])).toEqual(['Patient.name[0].family']);
+  expect(elementShapeIssues({ resourceType: 'Patient', gender: 'male\u001b' } as unknown as Resource)).toHaveLength(1);
 });

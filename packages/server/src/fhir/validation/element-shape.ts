@@ -1,6 +1,9 @@
 import { createOperationOutcomeIssue } from '@medplum/core';
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
+const CONTROL_CHARACTER = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
+
 /** Enough to show a client what to fix without echoing a whole malformed resource back. */
 const MAX_ISSUES = 20;
 
@@ -12,6 +15,8 @@ const MAX_ISSUES = 20;
  * - no element is named like a member of Object.prototype (`valueOf`, `constructor`,
  *   `__proto__`): the core validator finds those on its own tables and lets them through, and
  *   FHIRPath evaluation later calls them.
+ * - no string holds a control character other than tab, CR and LF (https://hl7.org/fhir/R4/datatypes.html#string):
+ *   the core validator checks only some types, and PostgreSQL cannot store U+0000 at all.
  * Walks iteratively: the body's depth is bounded, but the walk need not rely on it.
  */
 export function elementShapeIssues(resource: Resource): OperationOutcomeIssue[] {
@@ -19,6 +24,16 @@ export function elementShapeIssues(resource: Resource): OperationOutcomeIssue[] 
   const stack: [unknown, string][] = [[resource, resource.resourceType]];
   while (stack.length && issues.length < MAX_ISSUES) {
     const [value, path] = stack.pop() as [unknown, string];
+    if (typeof value === 'string' && CONTROL_CHARACTER.test(value)) {
+      issues.push(
+        createOperationOutcomeIssue(
+          'error',
+          'invariant',
+          'Control characters (other than tab, CR, LF) are not allowed',
+          path
+        )
+      );
+    }
     if (typeof value !== 'object' || value === null) {
       continue;
     }

@@ -141,7 +141,11 @@ export class RowCollector {
    * whole if either was and takes the part name when it had none; different parts stay apart.
    */
   string(code: string, value: string | undefined, whole = true, part: string | null = null): void {
-    if (!value) {
+    // A FHIRPath result may be a number or boolean where the parameter is a string: index its text.
+    if (typeof value === 'number' || typeof value === 'boolean') {
+      value = String(value);
+    }
+    if (!value || typeof value !== 'string') {
       return;
     }
     const stored = truncate(value, MAX_STRING_VALUE_CHARS);
