@@ -300,7 +300,8 @@ export class RowCollector {
       return;
     }
     const ref = v as Reference;
-    if (ref.reference) {
+    // Only a string names a target (the fuzzer got a non-string past validation once, in an element it did not print).
+    if (typeof ref.reference === 'string' && ref.reference) {
       const target = parseReferenceTarget(ref.reference);
       this.reference(code, ref.reference, target?.type ?? null, target?.id ?? null);
     }
