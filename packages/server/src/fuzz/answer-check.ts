@@ -40,7 +40,8 @@ function isOperationOutcome(answer: Answer): boolean {
 }
 
 /** A one-line description of a request for reports (bodies cut short). */
-export function describeRequest(request: HostileRequest): string {
-  const body = request.body === undefined ? '' : ` ${JSON.stringify(request.body.slice(0, 300))}`;
-  return `${request.method} ${request.url.slice(0, 300)} [${request.headers['content-type'] ?? ''}]${body}`;
+export function describeRequest(request: HostileRequest, maxChars = 300): string {
+  const body = request.body === undefined ? '' : ` ${JSON.stringify(request.body.slice(0, maxChars))}`;
+  const headers = Object.keys(request.headers).length ? ` ${JSON.stringify(request.headers).slice(0, maxChars)}` : '';
+  return `${request.method} ${request.url.slice(0, maxChars)}${headers}${body}`;
 }

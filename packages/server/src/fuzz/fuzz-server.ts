@@ -85,13 +85,13 @@ async function probe(request: HostileRequest, token: string): Promise<Finding[]>
     return [];
   }
   if ('failure' in outcome) {
-    return [{ problem: `transport: ${outcome.failure}`, request: describeRequest(request) }];
+    return [{ problem: `transport: ${outcome.failure}`, request: describeRequest(request, 8000) }];
   }
   const { answer } = outcome;
   statusCounts.set(answer.status, (statusCounts.get(answer.status) ?? 0) + 1);
   return answerProblems(request, answer).map((problem) => ({
     problem,
-    request: describeRequest(request),
+    request: describeRequest(request, 8000),
     answer: answer.body.slice(0, 300),
   }));
 }
