@@ -1,12 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { MedplumClient } from '@medplum/core';
 import type { Appointment, Communication, Location, Organization, Patient, Practitioner } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTibaServer, type TibaProcess } from '../../../e2e/src/tiba-server.js';
-import { buildBots, listBots } from '../../build.mjs';
-import { deployBots, signIn } from '../../deploy.mjs';
+import type { TibaProcess } from '../../../e2e/src/tiba-server.js';
+import { listBots } from '../../build.mjs';
+import { deployBots } from '../../deploy.mjs';
+import { type BotsOnServer, startServerWithBots } from '../bots-on-server.js';
 
 const SERVICE_CODE = '*384*2026#';
 const KEY = 'clinic-menu-int-test-key-0123456789';
@@ -20,21 +18,15 @@ describe('clinic-ussd-menu on the real server', () => {
   let server: TibaProcess;
   let medplum: MedplumClient;
   let distDir: string;
+  let world: BotsOnServer | undefined;
   let patient: Patient;
   const bots = listBots().filter((bot) => bot.name === 'clinic-ussd-menu');
 
   beforeAll(async () => {
-    server = await startTibaServer({
-      app: false,
-      env: { USSD_SERVICE_CODE: SERVICE_CODE, USSD_CALLBACK_SECRET: KEY },
-    });
-    medplum = await signIn({
-      baseUrl: server.baseUrl,
-      clientId: server.adminClientId,
-      clientSecret: server.adminClientSecret,
-    });
-    distDir = mkdtempSync(path.join(tmpdir(), 'tiba-bots-'));
-    await buildBots({ bots, outDir: distDir });
+    ({ server, medplum, distDir } = world = await startServerWithBots(bots, {
+      USSD_SERVICE_CODE: SERVICE_CODE,
+      USSD_CALLBACK_SECRET: KEY,
+    }));
     await deployBots(medplum, { bots, distDir });
     await medplum.createResource<Organization>({
       resourceType: 'Organization',
@@ -73,10 +65,7 @@ describe('clinic-ussd-menu on the real server', () => {
   });
 
   afterAll(async () => {
-    await server?.stop();
-    if (distDir) {
-      rmSync(distDir, { recursive: true, force: true });
-    }
+    await world?.stop();
   });
 
   async function dial(sessionId: string, phoneNumber: string, text: string): Promise<string> {

@@ -1,12 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { MedplumClient } from '@medplum/core';
 import type { CommunicationRequest, Patient, Subscription } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTibaServer, type TibaProcess } from '../../../e2e/src/tiba-server.js';
-import { buildBots, listBots } from '../../build.mjs';
-import { deployBots, FHIRPATH_CRITERIA_URL, SUPPORTED_INTERACTION_URL, signIn } from '../../deploy.mjs';
+import type { TibaProcess } from '../../../e2e/src/tiba-server.js';
+import { listBots } from '../../build.mjs';
+import { deployBots, FHIRPATH_CRITERIA_URL, SUPPORTED_INTERACTION_URL } from '../../deploy.mjs';
+import { type BotsOnServer, startServerWithBots, withServerLog } from '../bots-on-server.js';
 import { LOINC, PARTICIPATION_MODE, SMS_CONSENT_CODE } from './index.js';
 
 /** Subscription → outbox → queue → bot run → CommunicationRequest, on two busy cores. */
@@ -20,32 +18,18 @@ describe('sms-consent-request on the real server', () => {
   let server: TibaProcess;
   let medplum: MedplumClient;
   let distDir: string;
+  let world: BotsOnServer | undefined;
   const bots = listBots().filter((bot) => bot.name === 'sms-consent-request');
 
   beforeAll(async () => {
-    server = await startTibaServer({ app: false });
-    medplum = await signIn({
-      baseUrl: server.baseUrl,
-      clientId: server.adminClientId,
-      clientSecret: server.adminClientSecret,
-    });
-    distDir = mkdtempSync(path.join(tmpdir(), 'tiba-bots-'));
-    await buildBots({ bots, outDir: distDir });
+    ({ server, medplum, distDir } = world = await startServerWithBots(bots));
   });
 
   afterAll(async () => {
-    await server?.stop();
-    if (distDir) {
-      rmSync(distDir, { recursive: true, force: true });
-    }
+    await world?.stop();
   });
 
-  function logOnFailure<T>(promise: Promise<T>): Promise<T> {
-    return promise.catch((err: Error) => {
-      err.message += `\n--- server output ---\n${server.logTail()}`;
-      throw err;
-    });
-  }
+  const logOnFailure = <T>(promise: Promise<T>): Promise<T> => withServerLog(server, promise);
 
   test('deploy creates the Bot, its code and its Subscription, and a second deploy changes nothing', async () => {
     const [first] = await deployBots(medplum, { bots, distDir });

@@ -1,12 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { MedplumClient } from '@medplum/core';
 import type { CarePlan, MedicationRequest, Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTibaServer, type TibaProcess } from '../../../../e2e/src/tiba-server.js';
-import { buildBots, listBots } from '../../../build.mjs';
-import { deployBots, signIn } from '../../../deploy.mjs';
+import type { TibaProcess } from '../../../../e2e/src/tiba-server.js';
+import { listBots } from '../../../build.mjs';
+import { deployBots } from '../../../deploy.mjs';
+import { type BotsOnServer, startServerWithBots, withServerLog } from '../../bots-on-server.js';
 import { LOINC, REQUEST_IDENTIFIER_SYSTEM, SMS_CONSENT_CODE } from '../../shared/sms-consent.js';
 import { CAREPLAN_PROFILE, PROGRAMME_CODE, PROGRAMME_SYSTEM, programmeExtensions } from '../programme.js';
 import { RXNORM } from './medication.js';
@@ -22,32 +20,18 @@ describe('hepatitis-b-enrol on the real server', () => {
   let server: TibaProcess;
   let medplum: MedplumClient;
   let distDir: string;
+  let world: BotsOnServer | undefined;
   const bots = listBots().filter((bot) => bot.name === 'hepatitis-b-enrol');
 
   beforeAll(async () => {
-    server = await startTibaServer({ app: false });
-    medplum = await signIn({
-      baseUrl: server.baseUrl,
-      clientId: server.adminClientId,
-      clientSecret: server.adminClientSecret,
-    });
-    distDir = mkdtempSync(path.join(tmpdir(), 'tiba-bots-hbv-'));
-    await buildBots({ bots, outDir: distDir });
+    ({ server, medplum, distDir } = world = await startServerWithBots(bots));
   });
 
   afterAll(async () => {
-    await server?.stop();
-    if (distDir) {
-      rmSync(distDir, { recursive: true, force: true });
-    }
+    await world?.stop();
   });
 
-  function logOnFailure<T>(promise: Promise<T>): Promise<T> {
-    return promise.catch((err: Error) => {
-      err.message += `\n--- server output ---\n${server.logTail()}`;
-      throw err;
-    });
-  }
+  const logOnFailure = <T>(promise: Promise<T>): Promise<T> => withServerLog(server, promise);
 
   test('the server enforces the CarePlan profile: a non-conforming CarePlan claiming it gets 400', async () => {
     const patient = await medplum.createResource<Patient>({ resourceType: 'Patient' });
