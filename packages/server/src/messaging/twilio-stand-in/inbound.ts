@@ -1,6 +1,5 @@
 import { keywordOf } from '../keywords.js';
-import { countSegments } from '../text/segments.js';
-import { newMessageSid, rfc2822, type StandInState, type TwilioMessage } from './stand-in-state.js';
+import { newTwilioMessage, type StandInState, type TwilioMessage } from './stand-in-state.js';
 import { postSigned } from './status-callbacks.js';
 
 export interface InboundText {
@@ -59,34 +58,18 @@ export async function sendInbound(state: StandInState, inboundUrl: string, text:
 }
 
 function inboundMessage(state: StandInState, accountSid: string, text: InboundText): TwilioMessage {
-  const now = rfc2822(state.now());
-  const sid = newMessageSid();
-  const uri = `/2010-04-01/Accounts/${accountSid}/Messages/${sid}.json`;
-  return {
-    sid,
-    account_sid: accountSid,
-    messaging_service_sid: null,
-    api_version: '2010-04-01',
-    from: text.from,
-    to: text.to,
-    body: text.body,
-    direction: 'inbound',
-    status: 'received',
-    num_segments: String(countSegments(text.body).segments),
-    num_media: '0',
-    error_code: null,
-    error_message: null,
-    price: null,
-    price_unit: 'USD',
-    date_created: now,
-    date_updated: now,
-    date_sent: now,
-    uri,
-    subresource_uris: {
-      media: uri.replace(/\.json$/, '/Media.json'),
-      feedback: uri.replace(/\.json$/, '/Feedback.json'),
+  return newTwilioMessage(
+    {
+      accountSid,
+      from: text.from,
+      to: text.to,
+      body: text.body,
+      direction: 'inbound',
+      status: 'received',
+      sentNow: true,
     },
-  };
+    state.now()
+  );
 }
 
 /** The webhook's form fields. WhatsApp adds ProfileName and WaId (the number without `+`). */

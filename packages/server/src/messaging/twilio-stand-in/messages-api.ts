@@ -1,12 +1,5 @@
 import { parseTwilioAddress } from '../phone.js';
-import { countSegments } from '../text/segments.js';
-import {
-  newMessageSid,
-  rfc2822,
-  type StandInAccount,
-  type StandInState,
-  type TwilioMessage,
-} from './stand-in-state.js';
+import { newTwilioMessage, type StandInAccount, type StandInState, type TwilioMessage } from './stand-in-state.js';
 import { REST_ERRORS, type TwilioErrorAnswer } from './twilio-errors.js';
 
 export interface ApiAnswer {
@@ -41,34 +34,19 @@ export function createMessage(
     return { answer: checked };
   }
   const { from, to, body, serviceSid } = checked;
-  const now = rfc2822(state.now());
-  const sid = newMessageSid();
-  const uri = `/2010-04-01/Accounts/${account.accountSid}/Messages/${sid}.json`;
-  const message: TwilioMessage = {
-    sid,
-    account_sid: account.accountSid,
-    messaging_service_sid: serviceSid ?? null,
-    api_version: '2010-04-01',
-    from,
-    to,
-    body,
-    direction: 'outbound-api',
-    status: serviceSid ? 'accepted' : 'queued',
-    num_segments: to.startsWith('whatsapp:') ? '1' : String(countSegments(body).segments),
-    num_media: '0',
-    error_code: null,
-    error_message: null,
-    price: null,
-    price_unit: 'USD',
-    date_created: now,
-    date_updated: now,
-    date_sent: null,
-    uri,
-    subresource_uris: {
-      media: uri.replace(/\.json$/, '/Media.json'),
-      feedback: uri.replace(/\.json$/, '/Feedback.json'),
+  const message = newTwilioMessage(
+    {
+      accountSid: account.accountSid,
+      from,
+      to,
+      body,
+      direction: 'outbound-api',
+      status: serviceSid ? 'accepted' : 'queued',
+      messagingServiceSid: serviceSid,
+      sentNow: false,
     },
-  };
+    state.now()
+  );
   state.add(message);
   return { answer: { status: 201, body: message }, accepted: { message, statusCallback: form.StatusCallback } };
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { countSegments } from '../text/segments.js';
 
 /** A Message resource as Twilio's REST API returns it (snake_case, numbers as strings, RFC 2822 dates). */
 export interface TwilioMessage {
@@ -69,6 +70,51 @@ export function newMessageSid(): string {
 /** RFC 2822 in GMT, as Twilio writes `date_created` ("Thu, 03 Dec 2026 12:37:56 +0000"). */
 export function rfc2822(date: Date): string {
   return date.toUTCString().replace(/GMT$/, '+0000');
+}
+
+/** What differs between the Messages the stand-in makes; the rest is Twilio's shape. */
+export interface NewMessage {
+  accountSid: string;
+  from: string;
+  to: string;
+  body: string;
+  direction: TwilioMessage['direction'];
+  status: MessageStatus;
+  messagingServiceSid?: string;
+  /** Inbound messages were sent when they arrive; outbound ones when Twilio says so. */
+  sentNow: boolean;
+}
+
+/** A new Message resource (new SM sid, its URIs, segments counted as Twilio bills them). */
+export function newTwilioMessage(fields: NewMessage, at: Date): TwilioMessage {
+  const now = rfc2822(at);
+  const sid = newMessageSid();
+  const uri = `/2010-04-01/Accounts/${fields.accountSid}/Messages/${sid}.json`;
+  return {
+    sid,
+    account_sid: fields.accountSid,
+    messaging_service_sid: fields.messagingServiceSid ?? null,
+    api_version: '2010-04-01',
+    from: fields.from,
+    to: fields.to,
+    body: fields.body,
+    direction: fields.direction,
+    status: fields.status,
+    num_segments: fields.to.startsWith('whatsapp:') ? '1' : String(countSegments(fields.body).segments),
+    num_media: '0',
+    error_code: null,
+    error_message: null,
+    price: null,
+    price_unit: 'USD',
+    date_created: now,
+    date_updated: now,
+    date_sent: fields.sentNow ? now : null,
+    uri,
+    subresource_uris: {
+      media: uri.replace(/\.json$/, '/Media.json'),
+      feedback: uri.replace(/\.json$/, '/Feedback.json'),
+    },
+  };
 }
 
 /** The handset side of a message: `to` when we sent it, `from` when it came in. */
