@@ -1,6 +1,7 @@
 import { badRequest, notFound, OperationOutcomeError, Operator, type WithId } from '@medplum/core';
 import type { Endpoint } from '@medplum/fhirtypes';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
+import { sendOutcome } from '../../fhir/response.js';
 import type { RepositoryFactory } from '../../repository/factory.js';
 import { CHANNEL_NUMBER_SYSTEM, CHANNEL_TYPE_CODE, CHANNEL_TYPE_SYSTEM } from '../channels.js';
 import { formatTwilioAddress, type MessagingMedium, normalizePhone } from '../phone.js';
@@ -153,9 +154,10 @@ export async function simulatorRoutes(app: FastifyInstance, options: SimulatorRo
       });
       const screen = /^(CON|END) ([\s\S]*)$/.exec(answer.body);
       if (answer.statusCode !== 200 || !screen) {
-        return reply.code(answer.statusCode >= 400 && answer.statusCode < 500 ? answer.statusCode : 502).send({
-          error: `The USSD callback answered ${answer.statusCode}: ${answer.body.slice(0, 300)}`,
-        });
+        // The callback's own refusal (an OperationOutcome), or 502 when it answered something that is no screen.
+        const status = answer.statusCode >= 400 && answer.statusCode < 500 ? answer.statusCode : 502;
+        const detail = `The USSD callback answered ${answer.statusCode}: ${answer.body.slice(0, 300)}`;
+        return sendOutcome(reply, status, badRequest(detail));
       }
       return { kind: screen[1], text: screen[2] };
     }
